@@ -1,0 +1,214 @@
+package acme
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/policy"
+	"github.com/acmegate/acmegate/storage"
+)
+
+// issueGrace is how long the issuance job created by a finalization waits
+// before it runs: a synchronous backend finishes within the request, so the
+// job only ever runs when the request's process died half-way.
+const issueGrace = 30 * time.Second
+
+type finalizeRequest struct {
+	CSR string `json:"csr"`
+}
+
+// handleFinalize checks the CSR against the order and policy and hands it to
+// the CA backend (RFC 8555 §7.4). The order moves to processing and an
+// issuance job is stored in the same transaction, so a crash at any point
+// leaves an order that the job finishes.
+func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, dir string) error {
+	req, err := s.postForAccount(r, dir)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	order, authzs, err := s.loadOrder(ctx, req, mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	var body finalizeRequest
+	if err := decodePayload(req, &body); err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	if st := orderStatus(order, authzs, now); st != storage.StatusReady {
+		return OrderNotReady("the order is %s, not ready; it can only be finalized once all its authorizations are valid", st)
+	}
+	der, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(body.CSR, "="))
+	if err != nil || len(der) == 0 {
+		return BadCSR("csr must be a base64url-encoded DER PKCS#10 request")
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return BadCSR("csr could not be parsed: %v", err)
+	}
+	ids := make([]policy.Identifier, len(order.Identifiers))
+	for i, id := range order.Identifiers {
+		ids[i] = policy.Identifier{Type: policy.IdentifierType(id.Type), Value: id.Value}
+	}
+	if err := s.policy.CheckCSR(csr, ids, req.JWK.Key); err != nil {
+		return policyProblem(err)
+	}
+	job := &storage.Job{
+		ID:        uuid.NewString(),
+		Kind:      storage.JobIssue,
+		Ref:       order.ID,
+		RunAt:     now.Add(issueGrace),
+		Deadline:  now.Add(s.cfg.IssuanceDeadline),
+		CreatedAt: now,
+	}
+	if err := s.store.BeginFinalize(ctx, order.ID, []storage.Status{storage.StatusPending}, der, job, now); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return OrderNotReady("the order is already being finalized")
+		}
+		return fmt.Errorf("begin finalize: %w", err)
+	}
+	order.Status, order.CSR = storage.StatusProcessing, der
+	if err := s.issue(ctx, order); err != nil {
+		var retry *errRetryLater
+		if !errors.As(err, &retry) {
+			// The job will try again; the client sees processing.
+			s.log.Warn("issuance deferred to job", "order", order.ID, "error", err)
+		}
+	}
+	if order, err = s.store.GetOrder(ctx, order.ID); err != nil {
+		return fmt.Errorf("read order: %w", err)
+	}
+	return s.writeOrder(w, order, authzs, http.StatusOK)
+}
+
+// runIssuance is the issue job: it finishes an order left processing.
+func (s *Server) runIssuance(ctx context.Context, j *storage.Job) error {
+	order, err := s.store.GetOrder(ctx, j.Ref)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read order: %w", err)
+	}
+	if order.Status != storage.StatusProcessing {
+		return nil
+	}
+	err = s.issue(ctx, order)
+	if err == nil {
+		return nil
+	}
+	if s.clock.Now().After(j.Deadline) {
+		prob := ServerInternal(err)
+		prob.Detail = fmt.Sprintf("the certificate authority did not issue the certificate before the deadline: %v", publicCause(err))
+		return s.failOrder(ctx, order.ID, prob)
+	}
+	var retry *errRetryLater
+	if errors.As(err, &retry) {
+		return err
+	}
+	return &errRetryLater{after: backoff(j.Attempts), cause: err}
+}
+
+// issue submits the order's CSR to the backend, or polls the submission it
+// already made, and records the outcome. A nil error means the order reached
+// a final state; errRetryLater means the backend is still working.
+func (s *Server) issue(ctx context.Context, order *storage.Order) error {
+	csr, err := x509.ParseCertificateRequest(order.CSR)
+	if err != nil {
+		return s.failOrder(ctx, order.ID, BadCSR("the stored CSR cannot be parsed: %v", err))
+	}
+	var res ca.IssueResult
+	if order.UpstreamRef != "" {
+		res, err = s.backend.Poll(ctx, order.UpstreamRef)
+	} else {
+		ids := make([]ca.Identifier, len(order.Identifiers))
+		for i, id := range order.Identifiers {
+			ids[i] = ca.Identifier{Type: string(id.Type), Value: id.Value}
+		}
+		res, err = s.backend.Issue(ctx, ca.IssueRequest{
+			OrderID:     order.ID,
+			CSR:         csr,
+			Identifiers: ids,
+			Profile:     order.Profile,
+			NotBefore:   order.NotBefore,
+			NotAfter:    order.NotAfter,
+		})
+	}
+	if err != nil {
+		if p, permanent := caProblem(err); permanent {
+			return s.failOrder(ctx, order.ID, p)
+		}
+		return fmt.Errorf("backend %s: %w", s.backend.Name(), err)
+	}
+	if res.Pending {
+		if res.Ref != "" && res.Ref != order.UpstreamRef {
+			if err := s.store.SetOrderUpstreamRef(ctx, order.ID, res.Ref); err != nil {
+				return fmt.Errorf("record upstream reference: %w", err)
+			}
+		}
+		return &errRetryLater{after: max(res.RetryAfter, time.Second), cause: errors.New("the certificate authority is still processing the order")}
+	}
+	if len(res.Chain) == 0 {
+		return fmt.Errorf("backend %s returned neither a certificate nor a pending reference", s.backend.Name())
+	}
+	leaf := res.Chain[0]
+	cert := &storage.Certificate{
+		ID:          uuid.NewString(),
+		Directory:   order.Directory,
+		AccountID:   order.AccountID,
+		OrderID:     order.ID,
+		Serial:      leaf.SerialNumber.Text(16),
+		Issuer:      leaf.Issuer.String(),
+		Names:       certNames(leaf),
+		NotBefore:   leaf.NotBefore.UTC(),
+		NotAfter:    leaf.NotAfter.UTC(),
+		ChainPEM:    ca.ChainPEM(res.Chain),
+		Profile:     order.Profile,
+		Backend:     s.backend.Name(),
+		UpstreamRef: res.Ref,
+		Status:      storage.StatusValid,
+		CreatedAt:   s.clock.Now(),
+	}
+	for _, alt := range res.Alternates {
+		cert.Alternates = append(cert.Alternates, ca.ChainPEM(alt))
+	}
+	if err := s.store.CompleteOrder(ctx, cert, s.clock.Now()); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil // another worker recorded it first
+		}
+		return fmt.Errorf("record certificate: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) failOrder(ctx context.Context, orderID string, p *Problem) error {
+	pj, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode problem: %w", err)
+	}
+	if err := s.store.FailOrder(ctx, orderID, pj, s.clock.Now()); err != nil && !errors.Is(err, storage.ErrConflict) {
+		return fmt.Errorf("fail order: %w", err)
+	}
+	return nil
+}
+
+// certNames lists a certificate's SANs as identifier values.
+func certNames(c *x509.Certificate) []string {
+	names := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
+}

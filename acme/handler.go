@@ -1,0 +1,191 @@
+package acme
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// handlerFunc is an ACME handler: it writes its response or returns an error
+// that the wrapper turns into a problem document.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, dir string) error
+
+// Handler returns the ACME HTTP handler. Every route is listed here.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.UseEncodedPath()
+	type route struct {
+		path    string
+		methods []string
+		h       handlerFunc
+	}
+	routes := []route{
+		{"/directory", []string{http.MethodGet}, s.handleDirectory},
+		{"/new-nonce", []string{http.MethodGet, http.MethodHead}, s.handleNewNonce},
+		{"/new-account", []string{http.MethodPost}, s.handleNewAccount},
+		{"/account/{id}", []string{http.MethodPost}, s.handleAccount},
+		{"/account/{id}/orders", []string{http.MethodPost}, s.handleAccountOrders},
+		{"/key-change", []string{http.MethodPost}, s.handleKeyChange},
+		{"/new-order", []string{http.MethodPost}, s.handleNewOrder},
+		{"/new-authz", []string{http.MethodPost}, s.handleNewAuthz},
+		{"/order/{id}", []string{http.MethodPost}, s.handleOrder},
+		{"/order/{id}/finalize", []string{http.MethodPost}, s.handleFinalize},
+		{"/authz/{id}", []string{http.MethodPost}, s.handleAuthz},
+		{"/chall/{id}", []string{http.MethodPost}, s.handleChallenge},
+		{"/cert/{id}", []string{http.MethodPost}, s.handleCertificate},
+		{"/cert/{id}/{alt}", []string{http.MethodPost}, s.handleCertificate},
+		{"/revoke-cert", []string{http.MethodPost}, s.handleRevoke},
+	}
+	for _, rt := range routes {
+		r.Handle("/acme/{dir}"+rt.path, s.wrap(rt.methods, rt.h))
+	}
+	// RFC 8555 §7.1.1: the well-known entry point of the default directory.
+	r.Handle("/directory", s.wrap([]string{http.MethodGet}, func(w http.ResponseWriter, req *http.Request, _ string) error {
+		return s.handleDirectory(w, req, "default")
+	}))
+	r.NotFoundHandler = s.wrap(nil, func(http.ResponseWriter, *http.Request, string) error {
+		return notFound("resource")
+	})
+	return r
+}
+
+// responseRecorder remembers the status for the request log.
+type responseRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (rr *responseRecorder) WriteHeader(code int) {
+	rr.status = code
+	rr.ResponseWriter.WriteHeader(code)
+}
+
+type requestEventKey struct{}
+
+// requestEvent is the one wide log event of a request (Boulder's
+// RequestEvent): handlers add to it, the wrapper writes it once.
+type requestEvent struct {
+	Account string
+	Order   string
+	Problem *Problem
+}
+
+func eventFrom(ctx context.Context) *requestEvent {
+	if ev, ok := ctx.Value(requestEventKey{}).(*requestEvent); ok {
+		return ev
+	}
+	return &requestEvent{}
+}
+
+// wrap applies the rules every ACME route shares: method check with 405 and
+// Allow, HEAD for GET, body limit, request timeout, Replay-Nonce, Link
+// rel="index", Cache-Control, problem documents and the request log.
+func (s *Server) wrap(methods []string, h handlerFunc) http.Handler {
+	allowed := map[string]bool{}
+	for _, m := range methods {
+		allowed[m] = true
+	}
+	if allowed[http.MethodGet] {
+		allowed[http.MethodHead] = true
+	}
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ev := &requestEvent{}
+		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), requestEventKey{}, ev), s.cfg.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+		rec := &responseRecorder{ResponseWriter: w, status: http.StatusOK}
+		w = rec
+		dir := mux.Vars(r)["dir"]
+		if dir == "" {
+			dir = "default"
+		}
+		hdr := w.Header()
+		// RFC 8555 §6.5: every response carries a fresh nonce, also errors.
+		hdr.Set("Replay-Nonce", s.nonces.New())
+		hdr.Set("Cache-Control", "no-store")
+		if s.dirs[dir] {
+			hdr.Add("Link", link(s.directoryURL(dir), "index"))
+		}
+		var err error
+		switch {
+		case methods != nil && !allowed[r.Method]:
+			hdr.Set("Allow", allow)
+			p := Malformed("method %s is not allowed here; use %s", r.Method, allow)
+			p.Status = http.StatusMethodNotAllowed
+			err = p
+		case !s.dirs[dir]:
+			err = notFound(fmt.Sprintf("directory %q", truncate(dir, 64)))
+		default:
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			err = h(w, r, dir)
+		}
+		if err != nil {
+			p := problemFor(err)
+			ev.Problem = p
+			s.writeProblem(w, p)
+		}
+		level := slog.LevelInfo
+		if ev.Problem != nil && ev.Problem.Status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
+		}
+		if ev.Account != "" {
+			attrs = append(attrs, slog.String("account", ev.Account))
+		}
+		if ev.Order != "" {
+			attrs = append(attrs, slog.String("order", ev.Order))
+		}
+		if ev.Problem != nil {
+			attrs = append(attrs, slog.Any("problem", ev.Problem))
+		}
+		s.log.LogAttrs(context.Background(), level, "acme request", attrs...)
+	})
+}
+
+func link(url, rel string) string { return fmt.Sprintf("<%s>;rel=%q", url, rel) }
+
+func (s *Server) writeProblem(w http.ResponseWriter, p *Problem) {
+	if p.Location != "" {
+		w.Header().Set("Location", p.Location)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	status := p.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON writes a resource.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+	return nil
+}
+
+// setRetryAfter sets Retry-After in seconds (RFC 8555 §7.4, §8.2).
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	secs := int(d.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+}

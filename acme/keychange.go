@@ -1,0 +1,109 @@
+package acme
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/acmegate/acmegate/storage"
+)
+
+type keyChangeRequest struct {
+	Account string          `json:"account"`
+	OldKey  json.RawMessage `json:"oldKey"`
+}
+
+// handleKeyChange rolls an account over to a new key (RFC 8555 §7.3.5).
+func (s *Server) handleKeyChange(w http.ResponseWriter, r *http.Request, dir string) error {
+	outer, err := s.postForAccount(r, dir)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	acct := outer.Account
+	eventFrom(ctx).Account = acct.ID
+	if outer.PostAsGet {
+		return Malformed("keyChange needs an inner JWS as payload")
+	}
+	// The inner JWS follows the normal rules, except that it carries the
+	// new key in jwk and may omit the nonce.
+	inner, err := parseFlattened(outer.Payload)
+	if err != nil {
+		return innerProblem(err)
+	}
+	if inner.jwk == nil || inner.header.KID != "" {
+		return Malformed("inner JWS must carry the new key in jwk and have no kid")
+	}
+	if inner.header.URL != outer.URL {
+		return Malformed("inner JWS url %q must equal the outer url %q", truncate(inner.header.URL, 256), outer.URL)
+	}
+	if err := s.policy.GoodAccountKey(inner.jwk.Key); err != nil {
+		return policyProblem(err)
+	}
+	payload, err := inner.verifyWith(inner.jwk)
+	if err != nil {
+		return innerProblem(err)
+	}
+	var body keyChangeRequest
+	if err := json.Unmarshal(payload, &body); err != nil {
+		return Malformed("inner JWS payload must be {\"account\", \"oldKey\"}: %v", err)
+	}
+	if body.Account != s.accountURL(dir, acct.ID) {
+		return Unauthorized("inner JWS account %q is not the account signing the outer JWS", truncate(body.Account, 256))
+	}
+	oldThumb, err := thumbprint(outer.JWK)
+	if err != nil {
+		return err
+	}
+	var claimedOld jose.JSONWebKey
+	if err := claimedOld.UnmarshalJSON(body.OldKey); err != nil {
+		return Malformed("inner JWS oldKey is not a JSON Web Key: %v", err)
+	}
+	claimedThumb, err := thumbprint(&claimedOld)
+	if err != nil {
+		return err
+	}
+	if claimedThumb != oldThumb {
+		return Unauthorized("inner JWS oldKey is not the account's current key")
+	}
+	newThumb, err := thumbprint(inner.jwk)
+	if err != nil {
+		return err
+	}
+	if newThumb == oldThumb {
+		return Malformed("the new key is the account's current key")
+	}
+	newJWK, err := inner.jwk.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("encode new key: %w", err)
+	}
+	if err := s.store.ChangeAccountKey(ctx, acct.ID, oldThumb, newThumb, newJWK); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			// RFC 8555 §7.3.5: 409 with the Location of the account that
+			// already holds the new key.
+			p := Malformed("the new key is already in use by another account")
+			p.Status = http.StatusConflict
+			if other, gerr := s.store.GetAccountByThumbprint(ctx, dir, newThumb); gerr == nil {
+				p.Location = s.accountURL(dir, other.ID)
+			}
+			return p
+		}
+		return fmt.Errorf("change account key: %w", err)
+	}
+	w.Header().Set("Location", s.accountURL(dir, acct.ID))
+	return writeJSON(w, http.StatusOK, s.accountObject(acct))
+}
+
+// innerProblem labels a problem of the inner JWS as such.
+func innerProblem(err error) error {
+	var p *Problem
+	if errors.As(err, &p) {
+		q := *p
+		q.Detail = "inner JWS: " + p.Detail
+		return &q
+	}
+	return err
+}

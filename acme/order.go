@@ -1,0 +1,274 @@
+package acme
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/acmegate/acmegate/policy"
+	"github.com/acmegate/acmegate/storage"
+)
+
+type newOrderRequest struct {
+	Identifiers []Identifier `json:"identifiers"`
+	NotBefore   string       `json:"notBefore"`
+	NotAfter    string       `json:"notAfter"`
+	Profile     string       `json:"profile"`
+}
+
+// handleNewOrder creates an order (RFC 8555 §7.4), reusing valid
+// authorizations the account already holds for the same identifiers.
+func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, dir string) error {
+	req, err := s.postForAccount(r, dir)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	acct := req.Account
+	eventFrom(ctx).Account = acct.ID
+	var body newOrderRequest
+	if err := decodePayload(req, &body); err != nil {
+		return err
+	}
+	if len(body.Identifiers) == 0 {
+		return Malformed("an order needs at least one identifier")
+	}
+	ids, err := s.checkIdentifiers(body.Identifiers)
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	notBefore, notAfter, err := s.checkValidity(body.NotBefore, body.NotAfter, now)
+	if err != nil {
+		return err
+	}
+	if err := s.checkProfile(ctx, body.Profile); err != nil {
+		return err
+	}
+	order := &storage.Order{
+		ID:          uuid.NewString(),
+		Directory:   dir,
+		AccountID:   acct.ID,
+		Status:      storage.StatusPending,
+		Expires:     now.Add(s.cfg.OrderLifetime),
+		NotBefore:   notBefore,
+		NotAfter:    notAfter,
+		Identifiers: ids,
+		Profile:     body.Profile,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	var fresh []*storage.Authorization
+	for _, id := range ids {
+		base, wildcard := splitWildcard(id)
+		a, err := s.store.FindReusableAuthorization(ctx, acct.ID, base, wildcard, now.Add(time.Hour))
+		switch {
+		case err == nil:
+			// An order cannot outlive an authorization it relies on.
+			if a.Expires.Before(order.Expires) {
+				order.Expires = a.Expires
+			}
+		case errors.Is(err, storage.ErrNotFound):
+			a = s.newAuthorization(dir, acct.ID, base, wildcard, now)
+			fresh = append(fresh, a)
+		default:
+			return fmt.Errorf("look up reusable authorization: %w", err)
+		}
+		order.AuthzIDs = append(order.AuthzIDs, a.ID)
+	}
+	if err := s.store.CreateOrder(ctx, order, fresh); err != nil {
+		return fmt.Errorf("create order: %w", err)
+	}
+	eventFrom(ctx).Order = order.ID
+	authzs, err := s.store.GetAuthorizations(ctx, order.AuthzIDs)
+	if err != nil {
+		return fmt.Errorf("read order authorizations: %w", err)
+	}
+	w.Header().Set("Location", s.orderURL(dir, order.ID))
+	return writeJSON(w, http.StatusCreated, s.orderObject(order, authzs, now))
+}
+
+// checkIdentifiers applies identifier policy and returns the normalised
+// identifiers, or a problem with one subproblem per refused identifier.
+func (s *Server) checkIdentifiers(in []Identifier) ([]storage.Identifier, error) {
+	pids := make([]policy.Identifier, len(in))
+	for i, id := range in {
+		pids[i] = policy.Identifier{Type: policy.IdentifierType(id.Type), Value: id.Value}
+	}
+	norm, err := s.policy.CheckIdentifiers(pids)
+	if err != nil {
+		return nil, policyProblem(err)
+	}
+	out := make([]storage.Identifier, len(norm))
+	for i, id := range norm {
+		out[i] = storage.Identifier{Type: storage.IdentifierType(id.Type), Value: id.Value}
+	}
+	return out, nil
+}
+
+// checkValidity parses and checks the requested notBefore/notAfter
+// (RFC 8555 §7.4): both optional, RFC 3339, notAfter after notBefore and in
+// the future, and no longer than the maximum validity.
+func (s *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Time, error) {
+	var notBefore, notAfter time.Time
+	var err error
+	if nb != "" {
+		if notBefore, err = time.Parse(time.RFC3339, nb); err != nil {
+			return notBefore, notAfter, Malformed("notBefore %q is not an RFC 3339 date-time", truncate(nb, 64))
+		}
+		notBefore = notBefore.UTC()
+		if notBefore.After(now.Add(s.cfg.OrderLifetime)) {
+			return notBefore, notAfter, Malformed("notBefore %s is further in the future than this server keeps orders (%s)", nb, s.cfg.OrderLifetime)
+		}
+	}
+	if na != "" {
+		if notAfter, err = time.Parse(time.RFC3339, na); err != nil {
+			return notBefore, notAfter, Malformed("notAfter %q is not an RFC 3339 date-time", truncate(na, 64))
+		}
+		notAfter = notAfter.UTC()
+		if !notAfter.After(now) {
+			return notBefore, notAfter, Malformed("notAfter %s is in the past", na)
+		}
+	}
+	start := notBefore
+	if start.IsZero() {
+		start = now
+	}
+	if !notAfter.IsZero() {
+		if !notAfter.After(start) {
+			return notBefore, notAfter, Malformed("notAfter %s must be after notBefore %s", na, timeString(start))
+		}
+		if notAfter.Sub(start) > s.cfg.MaxValidity {
+			return notBefore, notAfter, Malformed("the requested validity of %s exceeds the maximum of %s", notAfter.Sub(start).Round(time.Second), s.cfg.MaxValidity)
+		}
+	}
+	return notBefore, notAfter, nil
+}
+
+// checkProfile refuses a profile the backend does not offer.
+func (s *Server) checkProfile(ctx context.Context, name string) error {
+	if name == "" {
+		return nil
+	}
+	profiles, err := s.backend.Profiles(ctx)
+	if err != nil {
+		return fmt.Errorf("list profiles: %w", err)
+	}
+	names := make([]string, 0, len(profiles))
+	for _, p := range profiles {
+		if p.Name == name {
+			return nil
+		}
+		names = append(names, p.Name)
+	}
+	return InvalidProfile("profile %q is not offered; available: %s", truncate(name, 64), strings.Join(names, ", "))
+}
+
+// splitWildcard turns "*.example.com" into the authorization's identifier
+// "example.com" with the wildcard flag (RFC 8555 §7.1.4).
+func splitWildcard(id storage.Identifier) (storage.Identifier, bool) {
+	if id.Type == storage.IdentifierDNS && strings.HasPrefix(id.Value, "*.") {
+		return storage.Identifier{Type: id.Type, Value: id.Value[2:]}, true
+	}
+	return id, false
+}
+
+// newAuthorization builds a pending authorization with the challenges its
+// identifier allows: dns-01 only for a wildcard (RFC 8555 §7.1.4), no
+// dns-01 for an IP address (RFC 8738 §7).
+func (s *Server) newAuthorization(dir, accountID string, id storage.Identifier, wildcard bool, now time.Time) *storage.Authorization {
+	a := &storage.Authorization{
+		ID:         uuid.NewString(),
+		Directory:  dir,
+		AccountID:  accountID,
+		Identifier: id,
+		Wildcard:   wildcard,
+		Status:     storage.StatusPending,
+		Expires:    now.Add(s.cfg.PendingAuthzLifetime),
+		CreatedAt:  now,
+		UpdatedAt:  now,
+	}
+	var types []storage.ChallengeType
+	switch {
+	case wildcard:
+		types = []storage.ChallengeType{storage.ChallengeDNS01}
+	case id.Type == storage.IdentifierIP:
+		types = []storage.ChallengeType{storage.ChallengeHTTP01, storage.ChallengeTLSALPN01}
+	default:
+		types = []storage.ChallengeType{storage.ChallengeHTTP01, storage.ChallengeDNS01, storage.ChallengeTLSALPN01}
+	}
+	for _, t := range types {
+		a.Challenges = append(a.Challenges, storage.Challenge{
+			ID:        uuid.NewString(),
+			AuthzID:   a.ID,
+			Type:      t,
+			Status:    storage.StatusPending,
+			Token:     newToken(),
+			UpdatedAt: now,
+		})
+	}
+	return a
+}
+
+// newToken returns a challenge token with 128 bits of entropy, base64url
+// (RFC 8555 §8.3 asks for at least 128).
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// handleOrder answers POST-as-GET on an order (RFC 8555 §7.4).
+func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request, dir string) error {
+	req, err := s.postForAccount(r, dir)
+	if err != nil {
+		return err
+	}
+	if !req.PostAsGet {
+		return Malformed("an order is read with POST-as-GET (empty payload)")
+	}
+	order, authzs, err := s.loadOrder(r.Context(), req, mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	return s.writeOrder(w, order, authzs, http.StatusOK)
+}
+
+func (s *Server) writeOrder(w http.ResponseWriter, order *storage.Order, authzs []*storage.Authorization, status int) error {
+	obj := s.orderObject(order, authzs, s.clock.Now())
+	if obj.Status == storage.StatusProcessing {
+		setRetryAfter(w, s.cfg.RetryAfter)
+	}
+	w.Header().Set("Location", s.orderURL(order.Directory, order.ID))
+	return writeJSON(w, status, obj)
+}
+
+// loadOrder reads an order of the authenticated account with its
+// authorizations.
+func (s *Server) loadOrder(ctx context.Context, req *authedRequest, id string) (*storage.Order, []*storage.Authorization, error) {
+	eventFrom(ctx).Account = req.Account.ID
+	eventFrom(ctx).Order = id
+	order, err := s.store.GetOrder(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && order.Directory != req.Directory) {
+		return nil, nil, notFound("order")
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read order: %w", err)
+	}
+	if order.AccountID != req.Account.ID {
+		return nil, nil, Unauthorized("the order belongs to another account")
+	}
+	authzs, err := s.store.GetAuthorizations(ctx, order.AuthzIDs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read order authorizations: %w", err)
+	}
+	return order, authzs, nil
+}

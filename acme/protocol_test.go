@@ -1,0 +1,449 @@
+package acme_test
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/acmegate/acmegate/acme"
+)
+
+const (
+	typeMalformed    = "urn:ietf:params:acme:error:malformed"
+	typeUnauthorized = "urn:ietf:params:acme:error:unauthorized"
+	typeBadNonce     = "urn:ietf:params:acme:error:badNonce"
+	typeBadSigAlg    = "urn:ietf:params:acme:error:badSignatureAlgorithm"
+)
+
+// TestHostileRequests sends each malformed or hostile request of the
+// issue's list and checks the problem type, the status, a fresh nonce, and
+// that no domain row changed.
+func TestHostileRequests(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	good := e.rawClient()
+	good.register()
+	newOrder := e.url + "/acme/default/new-order"
+
+	dead := e.rawClient()
+	dead.register()
+	resp := dead.post(dead.kid, dead.jws(dead.header(dead.kid), []byte(`{"status":"deactivated"}`)))
+	if resp.status != http.StatusOK {
+		t.Fatalf("deactivate: %d %s", resp.status, resp.body)
+	}
+
+	cases := []struct {
+		name        string
+		req         func() *rawResponse
+		status      int
+		problemType string
+	}{
+		{"bad JSON", func() *rawResponse { return good.post(newOrder, []byte(`{"protected":`)) }, 400, typeMalformed},
+		{"bad base64 protected header", func() *rawResponse {
+			return good.post(newOrder, []byte(`{"protected":"!!!","payload":"","signature":"AAAA"}`))
+		}, 400, typeMalformed},
+		{"wrong url", func() *rawResponse {
+			h := good.header(newOrder)
+			h["url"] = e.url + "/acme/default/new-account"
+			return good.post(newOrder, good.jws(h, []byte(`{"identifiers":[{"type":"dns","value":"a.example.com"}]}`)))
+		}, 403, typeUnauthorized},
+		{"replayed nonce", func() *rawResponse {
+			h := good.header(good.kid)
+			body := good.jws(h, nil)
+			if r := good.post(good.kid, body); r.status != 200 {
+				t.Fatalf("first use of the nonce: %d %s", r.status, r.body)
+			}
+			return good.post(good.kid, good.jws(h, nil))
+		}, 400, typeBadNonce},
+		{"forged nonce", func() *rawResponse {
+			h := good.header(good.kid)
+			h["nonce"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+			return good.post(good.kid, good.jws(h, nil))
+		}, 400, typeBadNonce},
+		{"missing nonce", func() *rawResponse {
+			h := good.header(good.kid)
+			delete(h, "nonce")
+			return good.post(good.kid, good.jws(h, nil))
+		}, 400, typeBadNonce},
+		{"alg none", func() *rawResponse {
+			h := good.header(newOrder)
+			h["alg"] = "none"
+			hb, _ := json.Marshal(h)
+			body, _ := json.Marshal(map[string]string{"protected": b64(hb), "payload": b64([]byte(`{}`)), "signature": ""})
+			return good.post(newOrder, body)
+		}, 400, typeBadSigAlg},
+		{"HS256 outside EAB", func() *rawResponse {
+			h := good.header(newOrder)
+			h["alg"] = "HS256"
+			hb, _ := json.Marshal(h)
+			prot, pl := b64(hb), b64([]byte(`{}`))
+			m := hmac.New(sha256.New, []byte("secret"))
+			m.Write([]byte(prot + "." + pl))
+			body, _ := json.Marshal(map[string]string{"protected": prot, "payload": pl, "signature": b64(m.Sum(nil))})
+			return good.post(newOrder, body)
+		}, 400, typeBadSigAlg},
+		{"kid and jwk together", func() *rawResponse {
+			h := good.header(newOrder)
+			h["jwk"] = good.jwk()
+			return good.post(newOrder, good.jws(h, []byte(`{"identifiers":[{"type":"dns","value":"a.example.com"}]}`)))
+		}, 400, typeMalformed},
+		{"deactivated account's kid", func() *rawResponse {
+			return dead.post(newOrder, dead.jws(dead.header(newOrder), []byte(`{"identifiers":[{"type":"dns","value":"a.example.com"}]}`)))
+		}, 403, typeUnauthorized},
+		{"unknown kid", func() *rawResponse {
+			h := good.header(newOrder)
+			h["kid"] = e.url + "/acme/default/account/does-not-exist"
+			return good.post(newOrder, good.jws(h, []byte(`{"identifiers":[{"type":"dns","value":"a.example.com"}]}`)))
+		}, 400, "urn:ietf:params:acme:error:accountDoesNotExist"},
+		{"2 MB body", func() *rawResponse {
+			big := `{"identifiers":[{"type":"dns","value":"` + strings.Repeat("a", 2<<20) + `"}]}`
+			return good.post(newOrder, good.jws(good.header(newOrder), []byte(big)))
+		}, 413, typeMalformed},
+		{"wrong content type", func() *rawResponse {
+			return good.send(http.MethodPost, newOrder, "application/json", good.jws(good.header(newOrder), []byte(`{}`)))
+		}, 415, typeMalformed},
+		{"general JWS serialization", func() *rawResponse {
+			return good.post(newOrder, []byte(`{"payload":"","signatures":[{"protected":"e30","signature":"AAAA"}]}`))
+		}, 400, typeMalformed},
+		{"unprotected header", func() *rawResponse {
+			var m map[string]any
+			_ = json.Unmarshal(good.jws(good.header(newOrder), []byte(`{}`)), &m)
+			m["header"] = map[string]string{"kid": good.kid}
+			b, _ := json.Marshal(m)
+			return good.post(newOrder, b)
+		}, 400, typeMalformed},
+		{"bad signature", func() *rawResponse {
+			var m map[string]string
+			_ = json.Unmarshal(good.jws(good.header(newOrder), []byte(`{"identifiers":[{"type":"dns","value":"a.example.com"}]}`)), &m)
+			m["payload"] = b64([]byte(`{"identifiers":[{"type":"dns","value":"b.example.com"}]}`))
+			b, _ := json.Marshal(m)
+			return good.post(newOrder, b)
+		}, 400, typeMalformed},
+		{"jwk on a kid-only resource", func() *rawResponse {
+			h := good.header(newOrder)
+			delete(h, "kid")
+			h["jwk"] = good.jwk()
+			return good.post(newOrder, good.jws(h, []byte(`{"identifiers":[{"type":"dns","value":"a.example.com"}]}`)))
+		}, 400, typeMalformed},
+		{"kid on newAccount", func() *rawResponse {
+			u := e.url + "/acme/default/new-account"
+			return good.post(u, good.jws(good.header(u), []byte(`{}`)))
+		}, 400, typeMalformed},
+		{"POST-as-GET to newOrder", func() *rawResponse {
+			return good.post(newOrder, good.jws(good.header(newOrder), nil))
+		}, 400, typeMalformed},
+		{"payload not an object", func() *rawResponse {
+			return good.post(newOrder, good.jws(good.header(newOrder), []byte(`[1,2]`)))
+		}, 400, typeMalformed},
+		{"GET on an account", func() *rawResponse {
+			return good.send(http.MethodGet, good.kid, "", nil)
+		}, 405, typeMalformed},
+		{"crit header", func() *rawResponse {
+			h := good.header(newOrder)
+			h["crit"] = []string{"exp"}
+			h["exp"] = 1
+			return good.post(newOrder, good.jws(h, []byte(`{}`)))
+		}, 400, typeMalformed},
+		{"invalid contact", func() *rawResponse {
+			nc := e.rawClient()
+			u := e.url + "/acme/default/new-account"
+			return nc.post(u, nc.jws(nc.header(u), []byte(`{"contact":["mailto:not an address"]}`)))
+		}, 400, "urn:ietf:params:acme:error:invalidContact"},
+		{"unsupported contact", func() *rawResponse {
+			nc := e.rawClient()
+			u := e.url + "/acme/default/new-account"
+			return nc.post(u, nc.jws(nc.header(u), []byte(`{"contact":["tel:+1555"]}`)))
+		}, 400, "urn:ietf:params:acme:error:unsupportedContact"},
+		{"onlyReturnExisting without account", func() *rawResponse {
+			nc := e.rawClient()
+			u := e.url + "/acme/default/new-account"
+			return nc.post(u, nc.jws(nc.header(u), []byte(`{"onlyReturnExisting":true}`)))
+		}, 400, "urn:ietf:params:acme:error:accountDoesNotExist"},
+		{"unknown resource", func() *rawResponse {
+			u := e.url + "/acme/default/order/nope"
+			return good.post(u, good.jws(good.header(u), nil))
+		}, 404, typeMalformed},
+		{"notAfter before notBefore", func() *rawResponse {
+			return good.post(newOrder, good.jws(good.header(newOrder), []byte(`{"identifiers":[{"type":"dns","value":"a.example.com"}],"notBefore":"2030-01-02T00:00:00Z","notAfter":"2030-01-01T00:00:00Z"}`)))
+		}, 400, typeMalformed},
+		{"unknown profile", func() *rawResponse {
+			return good.post(newOrder, good.jws(good.header(newOrder), []byte(`{"identifiers":[{"type":"dns","value":"a.example.com"}],"profile":"nope"}`)))
+		}, 400, "urn:ietf:params:acme:error:invalidProfile"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.countRows()
+			r := tc.req()
+			if r.status != tc.status || r.problem.Type != tc.problemType {
+				t.Fatalf("got %d %q (%s), want %d %q", r.status, r.problem.Type, r.problem.Detail, tc.status, tc.problemType)
+			}
+			if r.problem.Detail == "" {
+				t.Error("problem has no detail")
+			}
+			if r.problem.Status != tc.status {
+				t.Errorf("problem status field = %d, want %d", r.problem.Status, tc.status)
+			}
+			if r.header.Get("Replay-Nonce") == "" {
+				t.Error("error response carries no fresh Replay-Nonce")
+			}
+			if after := e.countRows(); !maps.Equal(before, after) {
+				t.Errorf("storage changed: before %v after %v", before, after)
+			}
+		})
+	}
+}
+
+func TestBadSignatureAlgorithmListsAlgorithms(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.rawClient()
+	u := e.url + "/acme/default/new-account"
+	h := c.header(u)
+	h["alg"] = "none"
+	hb, _ := json.Marshal(h)
+	body, _ := json.Marshal(map[string]string{"protected": b64(hb), "payload": b64([]byte(`{}`)), "signature": ""})
+	r := c.post(u, body)
+	if len(r.problem.Algorithms) == 0 || !strings.Contains(strings.Join(r.problem.Algorithms, ","), "ES256") {
+		t.Errorf("algorithms = %v, want the accepted list", r.problem.Algorithms)
+	}
+}
+
+func TestRejectedIdentifiersHaveSubproblems(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.rawClient()
+	c.register()
+	u := e.url + "/acme/default/new-order"
+	before := e.countRows()
+	r := c.post(u, c.jws(c.header(u), []byte(`{"identifiers":[
+		{"type":"dns","value":"ok.example.com"},
+		{"type":"dns","value":"bad..example.com"},
+		{"type":"dns","value":"*.*.example.com"},
+		{"type":"email","value":"a@example.com"}]}`)))
+	if r.status != 400 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	got := map[string]string{}
+	for _, sp := range r.problem.Subproblems {
+		if sp.Identifier == nil {
+			t.Fatalf("subproblem without identifier: %+v", sp)
+		}
+		got[sp.Identifier.Value] = sp.Type
+	}
+	want := map[string]string{
+		"bad..example.com": "urn:ietf:params:acme:error:malformed",
+		"*.*.example.com":  "urn:ietf:params:acme:error:malformed",
+		"a@example.com":    "urn:ietf:params:acme:error:unsupportedIdentifier",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("subproblem for %q = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := got["ok.example.com"]; ok {
+		t.Error("the acceptable identifier got a subproblem")
+	}
+	if r.problem.Type != "urn:ietf:params:acme:error:compound" {
+		t.Errorf("top-level type = %q, want compound", r.problem.Type)
+	}
+	if after := e.countRows(); !maps.Equal(before, after) {
+		t.Errorf("storage changed: %v → %v", before, after)
+	}
+}
+
+func TestFinalizeWithExtraNameIsBadCSR(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	c := e.newClient(ctx, nil)
+	o, err := c.AuthorizeOrder(ctx, idsOf("csr.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.solve(ctx, c, o, "http-01")
+	der, err := x509.CreateCertificateRequest(rand.Reader, csrTemplate([]string{"csr.example.com", "extra.example.com"}), newECKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.countRows()
+	_, _, err = c.CreateOrderCert(ctx, o.FinalizeURL, der, true)
+	assertProblem(t, err, "urn:ietf:params:acme:error:badCSR", 400)
+	if !strings.Contains(err.Error(), "extra.example.com") {
+		t.Errorf("detail does not name the extra name: %v", err)
+	}
+	if after := e.countRows(); !maps.Equal(before, after) {
+		t.Errorf("storage changed: %v → %v", before, after)
+	}
+	// The account key cannot be the certificate key.
+	der, _ = x509.CreateCertificateRequest(rand.Reader, csrTemplate([]string{"csr.example.com"}), c.Key)
+	_, _, err = c.CreateOrderCert(ctx, o.FinalizeURL, der, true)
+	assertProblem(t, err, "urn:ietf:params:acme:error:badCSR", 400)
+	// The order is still ready and finalizes with a good CSR.
+	der, _ = x509.CreateCertificateRequest(rand.Reader, csrTemplate([]string{"csr.example.com"}), newECKey(t))
+	if _, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, der, true); err != nil {
+		t.Fatalf("finalize with a good CSR: %v", err)
+	}
+	// Finalizing twice is orderNotReady.
+	_, _, err = c.CreateOrderCert(ctx, o.FinalizeURL, der, false)
+	assertProblem(t, err, "urn:ietf:params:acme:error:orderNotReady", 403)
+}
+
+func TestNewNonceAndDirectory(t *testing.T) {
+	e := newEnv(t, envOptions{meta: acme.Meta{TermsOfService: "https://example.com/tos", Website: "https://example.com", CAAIdentities: []string{"example.com"}}})
+	for _, m := range []struct {
+		method string
+		status int
+	}{{http.MethodHead, 200}, {http.MethodGet, 204}} {
+		req, _ := http.NewRequest(m.method, e.url+"/acme/default/new-nonce", nil)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != m.status || resp.Header.Get("Replay-Nonce") == "" || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s newNonce: %d nonce=%q cache=%q", m.method, resp.StatusCode, resp.Header.Get("Replay-Nonce"), resp.Header.Get("Cache-Control"))
+		}
+		if !strings.Contains(resp.Header.Get("Link"), `rel="index"`) {
+			t.Errorf("%s newNonce has no Link rel=index", m.method)
+		}
+	}
+	resp, err := e.client.Get(e.url + "/directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var dir struct {
+		NewNonce, NewAccount, NewOrder, NewAuthz, RevokeCert, KeyChange string
+		Meta                                                            struct {
+			TermsOfService          string   `json:"termsOfService"`
+			Website                 string   `json:"website"`
+			CAAIdentities           []string `json:"caaIdentities"`
+			ExternalAccountRequired *bool    `json:"externalAccountRequired"`
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"newNonce": dir.NewNonce, "newAccount": dir.NewAccount, "newOrder": dir.NewOrder, "newAuthz": dir.NewAuthz, "revokeCert": dir.RevokeCert, "keyChange": dir.KeyChange} {
+		if !strings.HasPrefix(v, e.url+"/acme/default/") {
+			t.Errorf("%s = %q", name, v)
+		}
+	}
+	if dir.Meta.TermsOfService != "https://example.com/tos" || dir.Meta.Website != "https://example.com" || len(dir.Meta.CAAIdentities) != 1 || dir.Meta.ExternalAccountRequired == nil {
+		t.Errorf("meta = %+v", dir.Meta)
+	}
+}
+
+func TestNewAccountExistingKeyAndTerms(t *testing.T) {
+	e := newEnv(t, envOptions{meta: acme.Meta{TermsOfService: "https://example.com/tos"}})
+	c := e.rawClient()
+	u := e.url + "/acme/default/new-account"
+	r := c.post(u, c.jws(c.header(u), []byte(`{}`)))
+	if r.status != 400 || !strings.Contains(r.problem.Detail, "terms of service") {
+		t.Errorf("without agreeing to the terms: %d %s", r.status, r.body)
+	}
+	c.register()
+	r = c.post(u, c.jws(map[string]any{"alg": "ES256", "nonce": c.nonce(), "url": u, "jwk": c.jwk()}, []byte(`{"termsOfServiceAgreed":true}`)))
+	if r.status != 200 || r.header.Get("Location") != c.kid {
+		t.Errorf("existing key: %d Location %q, want 200 %q", r.status, r.header.Get("Location"), c.kid)
+	}
+	r = c.post(u, c.jws(map[string]any{"alg": "ES256", "nonce": c.nonce(), "url": u, "jwk": c.jwk()}, []byte(`{"onlyReturnExisting":true}`)))
+	if r.status != 200 || r.header.Get("Location") != c.kid {
+		t.Errorf("onlyReturnExisting: %d Location %q", r.status, r.header.Get("Location"))
+	}
+	// Contact update.
+	r = c.post(c.kid, c.jws(c.header(c.kid), []byte(`{"contact":["mailto:new@example.org"]}`)))
+	if r.status != 200 || !strings.Contains(string(r.body), "new@example.org") {
+		t.Errorf("contact update: %d %s", r.status, r.body)
+	}
+}
+
+func TestOrdersListIsPaginated(t *testing.T) {
+	e := newEnv(t, envOptions{pageSize: 2})
+	c := e.rawClient()
+	c.register()
+	u := e.url + "/acme/default/new-order"
+	made := map[string]bool{}
+	for i := range 5 {
+		r := c.post(u, c.jws(c.header(u), fmt.Appendf(nil, `{"identifiers":[{"type":"dns","value":"o%d.example.com"}]}`, i)))
+		if r.status != 201 {
+			t.Fatalf("new order: %d %s", r.status, r.body)
+		}
+		made[r.header.Get("Location")] = true
+	}
+	seen := map[string]bool{}
+	next := c.kid + "/orders"
+	pages := 0
+	for next != "" {
+		pages++
+		r := c.post(next, c.jws(c.header(next), nil))
+		if r.status != 200 {
+			t.Fatalf("orders page: %d %s", r.status, r.body)
+		}
+		var list struct{ Orders []string }
+		if err := json.Unmarshal(r.body, &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list.Orders {
+			if seen[o] {
+				t.Errorf("order %s listed twice", o)
+			}
+			seen[o] = true
+		}
+		next = ""
+		for _, l := range r.header.Values("Link") {
+			if strings.Contains(l, `rel="next"`) {
+				next = strings.TrimSuffix(strings.TrimPrefix(strings.Split(l, ";")[0], "<"), ">")
+			}
+		}
+	}
+	if pages != 3 || !maps.Equal(seen, made) {
+		t.Errorf("pages = %d, orders seen %d of %d", pages, len(seen), len(made))
+	}
+}
+
+func TestKeyChangeInnerJWSRules(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.rawClient()
+	c.register()
+	u := e.url + "/acme/default/key-change"
+	newKey := newECKey(t)
+	oldJWK := c.jwk()
+	inner := func(url, account string, old json.RawMessage) []byte {
+		payload, _ := json.Marshal(map[string]any{"account": account, "oldKey": old})
+		return signWith(t, newKey, jose.ES256, map[string]any{"url": url, "jwk": jose.JSONWebKey{Key: newKey.Public()}}, payload)
+	}
+	cases := []struct {
+		name  string
+		inner []byte
+		want  string
+	}{
+		{"inner url differs", inner(e.url+"/acme/default/new-order", c.kid, oldJWK), typeMalformed},
+		{"inner account differs", inner(u, e.url+"/acme/default/account/other", oldJWK), typeUnauthorized},
+		{"oldKey is not the account key", inner(u, c.kid, json.RawMessage(must(json.Marshal(jose.JSONWebKey{Key: newECKey(t).Public()})))), typeUnauthorized},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.post(u, c.jws(c.header(u), tc.inner))
+			if r.problem.Type != tc.want {
+				t.Errorf("got %d %q %s, want %q", r.status, r.problem.Type, r.problem.Detail, tc.want)
+			}
+		})
+	}
+	r := c.post(u, c.jws(c.header(u), inner(u, c.kid, oldJWK)))
+	if r.status != 200 {
+		t.Fatalf("valid key change: %d %s", r.status, r.body)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -1,0 +1,210 @@
+// Package acme owns the RFC 8555 wire protocol: resource types, problem
+// documents, JWS and nonce verification, the HTTP handlers, and the order
+// lifecycle (the "authority") with its background validation and issuance
+// jobs.
+//
+// It must not know SQL (it talks to storage.Store) nor any upstream CA API
+// (it talks to ca.Backend). Validation methods live in package validation and
+// identifier, key and CSR rules in package policy; acme calls both.
+package acme
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/policy"
+	"github.com/acmegate/acmegate/storage"
+	"github.com/acmegate/acmegate/validation"
+)
+
+// Validator proves control of an identifier; *validation.Validator is the
+// implementation.
+type Validator interface {
+	Validate(ctx context.Context, r validation.Request) error
+}
+
+// Meta is the directory's meta object (RFC 8555 §7.1.1).
+type Meta struct {
+	TermsOfService          string   `json:"termsOfService,omitempty"`
+	Website                 string   `json:"website,omitempty"`
+	CAAIdentities           []string `json:"caaIdentities,omitempty"`
+	ExternalAccountRequired bool     `json:"externalAccountRequired"`
+}
+
+// Config configures a Server. Store, Backend, Validator, Policy and BaseURL
+// are required.
+type Config struct {
+	// BaseURL is the public URL clients reach the server at, such as
+	// "https://acme.example.com" (no trailing slash). Every resource URL and
+	// every JWS url check derives from it, so it must be what clients see,
+	// also behind a TLS-terminating proxy.
+	BaseURL   string
+	Store     storage.Store
+	Backend   ca.Backend
+	Validator Validator
+	Policy    *policy.Policy
+	// Meta is served in the directory.
+	Meta Meta
+	// Logger receives one event per request. Default: slog.Default().
+	Logger *slog.Logger
+	// Clock is the time source. Default: the system clock (UTC).
+	Clock Clock
+	// NonceLifetime bounds how long a nonce stays good. Default: 1h.
+	NonceLifetime time.Duration
+	// OrderLifetime is how long a new order stays pending. Default: 7 days.
+	OrderLifetime time.Duration
+	// PendingAuthzLifetime is how long a new authorization stays pending.
+	// Default: 7 days.
+	PendingAuthzLifetime time.Duration
+	// ValidAuthzLifetime is how long a valid authorization is reused.
+	// Default: 30 days.
+	ValidAuthzLifetime time.Duration
+	// ValidationRetryWindow is how long a validation that failed for a
+	// transient reason (dns, connection) is retried before the challenge
+	// becomes invalid. Default: 20s; negative disables retries.
+	ValidationRetryWindow time.Duration
+	// ValidationTimeout bounds one validation attempt, on top of the
+	// validator's own timeouts. Default: 30s.
+	ValidationTimeout time.Duration
+	// IssuanceDeadline is how long an order may stay processing before it
+	// becomes invalid. Default: 24h.
+	IssuanceDeadline time.Duration
+	// MaxValidity is the longest notAfter-notBefore a client may ask for.
+	// Default: 90 days.
+	MaxValidity time.Duration
+	// RetryAfter is the Retry-After sent with processing resources.
+	// Default: 1s.
+	RetryAfter time.Duration
+	// MaxBodyBytes caps request bodies. Default: 64 KiB.
+	MaxBodyBytes int64
+	// RequestTimeout bounds one request. Default: 30s.
+	RequestTimeout time.Duration
+	// OrdersPageSize is how many order URLs one page of an account's orders
+	// list holds. Default: 100.
+	OrdersPageSize int
+	// Workers is the number of concurrent background jobs. Default: 8.
+	Workers int
+	// InstanceID names this process in job leases. Default: a random UUID.
+	InstanceID string
+	// Directories are the directory names served. Default: ["default"].
+	Directories []string
+}
+
+// Server is the ACME server: handlers plus the background job runner.
+type Server struct {
+	cfg       Config
+	baseURL   string
+	store     storage.Store
+	backend   ca.Backend
+	validator Validator
+	policy    *policy.Policy
+	log       *slog.Logger
+	clock     Clock
+	nonces    *nonceService
+	dirs      map[string]bool
+	// wake nudges the job runner when a request enqueued work, so validation
+	// starts at once instead of at the next poll.
+	wake chan struct{}
+}
+
+// New builds a Server. It reads or creates the shared nonce key.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Backend == nil || cfg.Validator == nil || cfg.Policy == nil {
+		return nil, errors.New("acme: Store, Backend, Validator and Policy are required")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("acme: BaseURL %q must be an absolute http(s) URL without a path", cfg.BaseURL)
+	}
+	setDefaults(&cfg)
+	s := &Server{
+		cfg:       cfg,
+		baseURL:   strings.TrimSuffix(cfg.BaseURL, "/"),
+		store:     cfg.Store,
+		backend:   cfg.Backend,
+		validator: cfg.Validator,
+		policy:    cfg.Policy,
+		log:       cfg.Logger,
+		clock:     cfg.Clock,
+		dirs:      map[string]bool{},
+		wake:      make(chan struct{}, 1),
+	}
+	for _, d := range cfg.Directories {
+		s.dirs[d] = true
+	}
+	s.nonces, err = newNonceService(ctx, cfg.Store, cfg.Clock, cfg.NonceLifetime)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func setDefaults(c *Config) {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.NonceLifetime, time.Hour)
+	def(&c.OrderLifetime, 7*24*time.Hour)
+	def(&c.PendingAuthzLifetime, 7*24*time.Hour)
+	def(&c.ValidAuthzLifetime, 30*24*time.Hour)
+	def(&c.ValidationRetryWindow, 20*time.Second)
+	def(&c.RequestTimeout, 30*time.Second)
+	def(&c.MaxValidity, 90*24*time.Hour)
+	def(&c.ValidationTimeout, 30*time.Second)
+	def(&c.IssuanceDeadline, 24*time.Hour)
+	def(&c.RetryAfter, time.Second)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.OrdersPageSize == 0 {
+		c.OrdersPageSize = 100
+	}
+	if c.Workers == 0 {
+		c.Workers = 8
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = uuid.NewString()
+	}
+	if len(c.Directories) == 0 {
+		c.Directories = []string{"default"}
+	}
+}
+
+// URL helpers. Every resource of directory d lives under /acme/d/.
+func (s *Server) dirURL(dir string) string { return s.baseURL + "/acme/" + dir }
+
+func (s *Server) directoryURL(dir string) string {
+	if dir == "default" {
+		return s.baseURL + "/directory"
+	}
+	return s.dirURL(dir) + "/directory"
+}
+func (s *Server) accountURL(dir, id string) string { return s.dirURL(dir) + "/account/" + id }
+func (s *Server) orderURL(dir, id string) string   { return s.dirURL(dir) + "/order/" + id }
+func (s *Server) authzURL(dir, id string) string   { return s.dirURL(dir) + "/authz/" + id }
+func (s *Server) challengeURL(dir, id string) string {
+	return s.dirURL(dir) + "/chall/" + id
+}
+func (s *Server) certURL(dir, id string) string { return s.dirURL(dir) + "/cert/" + id }
+
+// requestURL is the URL the client addressed, as RFC 8555 §6.4 compares it.
+func (s *Server) requestURL(r *http.Request) string {
+	return s.baseURL + r.URL.RequestURI()
+}

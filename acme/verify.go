@@ -1,0 +1,373 @@
+package acme
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/acmegate/acmegate/storage"
+)
+
+// Every rule of RFC 8555 §6.2–6.5 for a JWS-authenticated request lives in
+// this file, behind three entry points that return a typed authedRequest:
+//
+//   - postForAccount: signed with an account key named by "kid".
+//   - selfAuthenticatedPOST: signed with the key in "jwk" (newAccount).
+//   - postForAccountOrKey: either (revokeCert, RFC 8555 §7.6).
+
+// accountAlgs are the signature algorithms accepted for account keys
+// (RFC 8555 §6.2; HS* only ever inside External Account Binding).
+var accountAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+
+func accountAlgNames() []string {
+	names := make([]string, len(accountAlgs))
+	for i, a := range accountAlgs {
+		names[i] = string(a)
+	}
+	return names
+}
+
+// authedRequest is a verified ACME POST.
+type authedRequest struct {
+	// URL is the request URL the client signed.
+	URL string
+	// Directory is the directory the request was addressed to.
+	Directory string
+	// Account is the authenticated account for kid requests; nil for jwk.
+	Account *storage.Account
+	// JWK is the key that signed the request.
+	JWK *jose.JSONWebKey
+	// Payload is the verified payload; empty for POST-as-GET.
+	Payload []byte
+	// PostAsGet is true when the payload is the empty string (RFC 8555 §6.3).
+	PostAsGet bool
+}
+
+// flattenedJWS is the RFC 7515 §7.2.2 flattened JSON serialization, the only
+// one RFC 8555 §6.2 allows.
+type flattenedJWS struct {
+	Protected string `json:"protected"`
+	Payload   string `json:"payload"`
+	Signature string `json:"signature"`
+}
+
+// protectedHeader holds the RFC 8555 §6.2 fields of a protected header.
+type protectedHeader struct {
+	Alg   string          `json:"alg"`
+	Nonce string          `json:"nonce"`
+	URL   string          `json:"url"`
+	KID   string          `json:"kid"`
+	JWK   json.RawMessage `json:"jwk"`
+}
+
+// parsedJWS is a JWS whose structure and protected header are well formed
+// but whose signature is not yet verified.
+type parsedJWS struct {
+	raw    []byte
+	header protectedHeader
+	jws    *jose.JSONWebSignature
+	jwk    *jose.JSONWebKey // embedded key, when the header has one
+}
+
+// parseFlattened checks the serialization and the protected header of a JWS
+// without looking at nonce, url or the signing key.
+func parseFlattened(body []byte) (*parsedJWS, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, Malformed("request body is not a JSON object: %v", err)
+	}
+	// RFC 8555 §6.2: flattened JSON serialization only, no unprotected
+	// header, exactly one signature.
+	for k := range fields {
+		switch k {
+		case "protected", "payload", "signature":
+		case "signatures":
+			return nil, Malformed("JWS must use the flattened JSON serialization, not the general one")
+		case "header":
+			return nil, Malformed("JWS must not have an unprotected header")
+		default:
+			return nil, Malformed("JWS has an unexpected member %q", truncate(k, 32))
+		}
+	}
+	var f flattenedJWS
+	if err := json.Unmarshal(body, &f); err != nil {
+		return nil, Malformed("JWS members must be strings: %v", err)
+	}
+	if _, ok := fields["payload"]; !ok {
+		return nil, Malformed("JWS has no payload member")
+	}
+	if f.Protected == "" {
+		return nil, Malformed("JWS has no protected header")
+	}
+	hdrJSON, err := base64.RawURLEncoding.DecodeString(f.Protected)
+	if err != nil {
+		return nil, Malformed("JWS protected header is not base64url: %v", err)
+	}
+	var hdrFields map[string]json.RawMessage
+	if err := json.Unmarshal(hdrJSON, &hdrFields); err != nil {
+		return nil, Malformed("JWS protected header is not a JSON object: %v", err)
+	}
+	for _, k := range []string{"x5c", "x5u", "jku", "crit", "b64"} {
+		// RFC 7515 §4.1.11: a crit this server does not understand must be
+		// refused; ACME defines none. Certificate-carried keys are refused
+		// so the only key material is jwk or an account's stored key.
+		if _, ok := hdrFields[k]; ok {
+			return nil, Malformed("JWS protected header must not contain %q", k)
+		}
+	}
+	var h protectedHeader
+	if err := json.Unmarshal(hdrJSON, &h); err != nil {
+		return nil, Malformed("JWS protected header has a field of the wrong type: %v", err)
+	}
+	if h.Alg == "" {
+		return nil, Malformed("JWS protected header has no alg")
+	}
+	if !algAllowed(h.Alg) {
+		// RFC 8555 §6.2: none and MAC algorithms are refused; the problem
+		// lists what is accepted.
+		p := BadSignatureAlgorithm("JWS algorithm %q is not accepted; use one of %s", truncate(h.Alg, 16), strings.Join(accountAlgNames(), ", "))
+		p.Algorithms = accountAlgNames()
+		return nil, p
+	}
+	if f.Signature == "" {
+		return nil, Malformed("JWS has no signature")
+	}
+	jws, err := jose.ParseSignedJSON(string(body), accountAlgs)
+	if err != nil {
+		return nil, Malformed("JWS could not be parsed: %v", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, Malformed("JWS must have exactly one signature")
+	}
+	pj := &parsedJWS{raw: body, header: h, jws: jws}
+	if len(h.JWK) > 0 {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(h.JWK); err != nil {
+			return nil, Malformed("JWS jwk is not a valid JSON Web Key: %v", err)
+		}
+		if !k.Valid() || !k.IsPublic() {
+			return nil, BadPublicKey("JWS jwk must be a valid public key")
+		}
+		pj.jwk = &k
+	}
+	return pj, nil
+}
+
+func algAllowed(alg string) bool {
+	for _, a := range accountAlgs {
+		if string(a) == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyWith checks the signature with key and that the key's type fits the
+// header's alg, and returns the payload.
+func (p *parsedJWS) verifyWith(key *jose.JSONWebKey) ([]byte, error) {
+	payload, err := p.jws.Verify(key)
+	if err != nil {
+		return nil, Malformed("JWS signature is invalid: %v", err)
+	}
+	return payload, nil
+}
+
+// readJWS applies the transport rules and parses the body.
+func (s *Server) readJWS(r *http.Request) (*parsedJWS, error) {
+	// RFC 8555 §6.2: Content-Type must be application/jose+json.
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/jose+json" {
+		p := Malformed("Content-Type must be application/jose+json, got %q", truncate(r.Header.Get("Content-Type"), 64))
+		p.Status = http.StatusUnsupportedMediaType
+		return nil, p
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			p := Malformed("request body is larger than %d bytes", mbe.Limit)
+			p.Status = http.StatusRequestEntityTooLarge
+			return nil, p
+		}
+		return nil, Malformed("reading request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, Malformed("request body is empty; ACME requests are JWS objects")
+	}
+	return parseFlattened(body)
+}
+
+// checkURLAndNonce enforces RFC 8555 §6.4 (url) and §6.5 (nonce). It runs
+// after the signature is verified so a forged request cannot burn nonces.
+func (s *Server) checkURLAndNonce(r *http.Request, p *parsedJWS) error {
+	want := s.requestURL(r)
+	if p.header.URL == "" {
+		return Malformed("JWS protected header has no url")
+	}
+	if p.header.URL != want {
+		return Unauthorized("JWS url %q does not match the request URL %q", truncate(p.header.URL, 256), want)
+	}
+	if p.header.Nonce == "" {
+		return BadNonce("JWS protected header has no nonce")
+	}
+	if err := s.nonces.Redeem(r.Context(), p.header.Nonce); err != nil {
+		if errors.Is(err, errBadNonce) {
+			return BadNonce("%s", strings.TrimPrefix(err.Error(), errBadNonce.Error()+": "))
+		}
+		return err
+	}
+	return nil
+}
+
+// payload interprets the verified payload: empty string is POST-as-GET,
+// anything else must be a JSON object.
+func splitPayload(payload []byte) (postAsGet bool, err error) {
+	if len(payload) == 0 {
+		return true, nil
+	}
+	if !json.Valid(payload) || bytes.TrimSpace(payload)[0] != '{' {
+		return false, Malformed("JWS payload must be a JSON object or empty (POST-as-GET)")
+	}
+	return false, nil
+}
+
+// postForAccount verifies a request signed by an existing, valid account of
+// the request's directory, named by kid.
+func (s *Server) postForAccount(r *http.Request, dir string) (*authedRequest, error) {
+	p, err := s.readJWS(r)
+	if err != nil {
+		return nil, err
+	}
+	if p.jwk != nil || p.header.KID == "" {
+		return nil, Malformed("this request must be signed with an account key named by kid, without jwk")
+	}
+	return s.verifyKID(r, dir, p)
+}
+
+func (s *Server) verifyKID(r *http.Request, dir string, p *parsedJWS) (*authedRequest, error) {
+	if p.jwk != nil {
+		return nil, Malformed("JWS must have exactly one of jwk and kid")
+	}
+	id, err := s.accountIDFromKID(dir, p.header.KID)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := s.store.GetAccount(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && acct.Directory != dir) {
+		return nil, AccountDoesNotExist("no account %q in this directory", truncate(p.header.KID, 256))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up account: %w", err)
+	}
+	var key jose.JSONWebKey
+	if err := key.UnmarshalJSON(acct.KeyJWK); err != nil {
+		return nil, fmt.Errorf("stored key of account %s: %w", acct.ID, err)
+	}
+	payload, err := p.verifyWith(&key)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 8555 §7.3.6: a deactivated account's requests are refused.
+	if acct.Status != storage.StatusValid {
+		return nil, Unauthorized("account is %s", acct.Status)
+	}
+	if err := s.checkURLAndNonce(r, p); err != nil {
+		return nil, err
+	}
+	pag, err := splitPayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	return &authedRequest{URL: p.header.URL, Directory: dir, Account: acct, JWK: &key, Payload: payload, PostAsGet: pag}, nil
+}
+
+// selfAuthenticatedPOST verifies a request signed by the key it carries in
+// jwk (newAccount, RFC 8555 §7.3).
+func (s *Server) selfAuthenticatedPOST(r *http.Request, dir string) (*authedRequest, *parsedJWS, error) {
+	p, err := s.readJWS(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	ar, err := s.verifyJWK(r, dir, p)
+	return ar, p, err
+}
+
+func (s *Server) verifyJWK(r *http.Request, dir string, p *parsedJWS) (*authedRequest, error) {
+	if p.jwk == nil || p.header.KID != "" {
+		return nil, Malformed("this request must be signed with the key given in jwk, without kid")
+	}
+	if err := s.policy.GoodAccountKey(p.jwk.Key); err != nil {
+		return nil, policyProblem(err)
+	}
+	payload, err := p.verifyWith(p.jwk)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkURLAndNonce(r, p); err != nil {
+		return nil, err
+	}
+	pag, err := splitPayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	return &authedRequest{URL: p.header.URL, Directory: dir, JWK: p.jwk, Payload: payload, PostAsGet: pag}, nil
+}
+
+// postForAccountOrKey verifies a request signed either by an account (kid)
+// or by the key in jwk (revokeCert, RFC 8555 §7.6).
+func (s *Server) postForAccountOrKey(r *http.Request, dir string) (*authedRequest, error) {
+	p, err := s.readJWS(r)
+	if err != nil {
+		return nil, err
+	}
+	if (p.jwk == nil) == (p.header.KID == "") {
+		return nil, Malformed("JWS must have exactly one of jwk and kid")
+	}
+	if p.jwk != nil {
+		payload, err := p.verifyWith(p.jwk)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkURLAndNonce(r, p); err != nil {
+			return nil, err
+		}
+		pag, err := splitPayload(payload)
+		if err != nil {
+			return nil, err
+		}
+		return &authedRequest{URL: p.header.URL, Directory: dir, JWK: p.jwk, Payload: payload, PostAsGet: pag}, nil
+	}
+	return s.verifyKID(r, dir, p)
+}
+
+// accountIDFromKID extracts the account id from a kid, which must be an
+// account URL of this directory.
+func (s *Server) accountIDFromKID(dir, kid string) (string, error) {
+	prefix := s.dirURL(dir) + "/account/"
+	id, ok := strings.CutPrefix(kid, prefix)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		if strings.HasPrefix(kid, s.baseURL+"/acme/") {
+			return "", Unauthorized("kid %q is not an account of this directory", truncate(kid, 256))
+		}
+		return "", Malformed("kid %q is not an account URL of this server", truncate(kid, 256))
+	}
+	return id, nil
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint, base64url.
+func thumbprint(k *jose.JSONWebKey) (string, error) {
+	b, err := k.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", BadPublicKey("cannot compute the key's thumbprint: %v", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

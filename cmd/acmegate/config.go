@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/acmegate/acmegate/policy"
+)
+
+// Config is the YAML configuration file. Every field has a default, so
+// `acmegate serve` runs with no file at all. docs/configuration.md documents
+// each field; keep the two in step.
+type Config struct {
+	// DataDir holds the SQLite database and the local CA. Default:
+	// ./acmegate-data.
+	DataDir string `yaml:"data_dir"`
+	// Listen is the HTTPS address of the ACME server. Default:
+	// 127.0.0.1:14000.
+	Listen string `yaml:"listen"`
+	// PublicURL is the URL clients use, e.g. https://acme.example.com when
+	// a TLS-terminating proxy is in front. Default: https://LISTEN.
+	PublicURL  string           `yaml:"public_url"`
+	TLS        TLSConfig        `yaml:"tls"`
+	Storage    StorageConfig    `yaml:"storage"`
+	CA         CAConfig         `yaml:"ca"`
+	Meta       MetaConfig       `yaml:"meta"`
+	Validation ValidationConfig `yaml:"validation"`
+	Policy     PolicyConfig     `yaml:"policy"`
+	Limits     LimitsConfig     `yaml:"limits"`
+	Log        LogConfig        `yaml:"log"`
+}
+
+// TLSConfig says how the ACME listener gets its certificate.
+type TLSConfig struct {
+	// Disabled serves plain HTTP, for use behind a TLS-terminating proxy.
+	Disabled bool `yaml:"disabled"`
+	// CertFile and KeyFile are a PEM certificate chain and key to serve.
+	// Default: a certificate issued at start by the local CA.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Hosts are the names and addresses of the self-issued certificate.
+	// Default: the listen host, localhost, 127.0.0.1 and ::1.
+	Hosts []string `yaml:"hosts"`
+}
+
+// StorageConfig selects the database.
+type StorageConfig struct {
+	// Driver is "sqlite" (the default).
+	Driver string `yaml:"driver"`
+	// Path is the SQLite file. Default: DATA_DIR/acmegate.db.
+	Path string `yaml:"path"`
+}
+
+// CAConfig selects and configures the CA backend.
+type CAConfig struct {
+	// Backend is "local" (the default).
+	Backend string        `yaml:"backend"`
+	Local   LocalCAConfig `yaml:"local"`
+}
+
+// LocalCAConfig configures the built-in CA.
+type LocalCAConfig struct {
+	// Dir holds root.pem, root.key, intermediate.pem and intermediate.key.
+	// Default: DATA_DIR.
+	Dir string `yaml:"dir"`
+	// KeyType is "P-256" (default) or "P-384".
+	KeyType string `yaml:"key_type"`
+	// Validity of issued certificates. Default: 2160h (90 days).
+	Validity time.Duration `yaml:"validity"`
+	// CommonName is the base of the CA certificates' names. Default:
+	// "acmegate local".
+	CommonName string `yaml:"common_name"`
+}
+
+// MetaConfig is the directory's meta object.
+type MetaConfig struct {
+	TermsOfService string   `yaml:"terms_of_service"`
+	Website        string   `yaml:"website"`
+	CAAIdentities  []string `yaml:"caa_identities"`
+}
+
+// ValidationConfig configures challenge validation.
+type ValidationConfig struct {
+	// Resolvers are DNS servers as host:port. Default: /etc/resolv.conf.
+	Resolvers []string `yaml:"resolvers"`
+	// HTTPPort is where http-01 connects. Default: 80.
+	HTTPPort int `yaml:"http_port"`
+	// TLSALPNPort is where tls-alpn-01 connects. Default: 443.
+	TLSALPNPort int `yaml:"tls_alpn_port"`
+	// Timeout bounds one validation attempt. Default: 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// RetryWindow is how long transient failures are retried. Default: 20s.
+	RetryWindow time.Duration `yaml:"retry_window"`
+	// AllowedNetworks are special-purpose ranges (loopback, private) that
+	// validation may connect to anyway, e.g. ["10.0.0.0/8"] for a private
+	// CA. Default: none.
+	AllowedNetworks []string `yaml:"allowed_networks"`
+}
+
+// PolicyConfig configures identifier and key policy.
+type PolicyConfig struct {
+	// DenyWildcard refuses wildcard names. Default: false.
+	DenyWildcard bool `yaml:"deny_wildcard"`
+	// DenyIP refuses IP identifiers (RFC 8738). Default: false.
+	DenyIP bool `yaml:"deny_ip"`
+	// MaxNames is the most identifiers per order. Default: 100.
+	MaxNames int `yaml:"max_names"`
+	// RSAMinBits is the smallest RSA key accepted. Default: 2048.
+	RSAMinBits int `yaml:"rsa_min_bits"`
+}
+
+// LimitsConfig holds lifetimes and protocol limits.
+type LimitsConfig struct {
+	NonceLifetime        time.Duration `yaml:"nonce_lifetime"`
+	OrderLifetime        time.Duration `yaml:"order_lifetime"`
+	PendingAuthzLifetime time.Duration `yaml:"pending_authz_lifetime"`
+	ValidAuthzLifetime   time.Duration `yaml:"valid_authz_lifetime"`
+	MaxBodyBytes         int64         `yaml:"max_body_bytes"`
+	Workers              int           `yaml:"workers"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// loadConfig reads path ("" for none), expands ${ENV} references and fills
+// in defaults.
+func loadConfig(path string) (*Config, error) {
+	cfg := &Config{}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		var missing []string
+		expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+			name := string(envRef.FindSubmatch(m)[1])
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return []byte(v)
+		})
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("config %s refers to unset environment variables: %s", path, strings.Join(missing, ", "))
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(expanded))
+		dec.KnownFields(true)
+		// An empty file means "all defaults".
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) setDefaults() {
+	str := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	dur := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	str(&c.DataDir, "./acmegate-data")
+	str(&c.Listen, "127.0.0.1:14000")
+	str(&c.Storage.Driver, "sqlite")
+	str(&c.Storage.Path, filepath.Join(c.DataDir, "acmegate.db"))
+	str(&c.CA.Backend, "local")
+	str(&c.CA.Local.Dir, c.DataDir)
+	str(&c.CA.Local.KeyType, "P-256")
+	str(&c.CA.Local.CommonName, "acmegate local")
+	dur(&c.CA.Local.Validity, 90*24*time.Hour)
+	if c.Validation.HTTPPort == 0 {
+		c.Validation.HTTPPort = 80
+	}
+	if c.Validation.TLSALPNPort == 0 {
+		c.Validation.TLSALPNPort = 443
+	}
+	dur(&c.Validation.Timeout, 10*time.Second)
+	dur(&c.Validation.RetryWindow, 20*time.Second)
+	str(&c.Log.Level, "info")
+	str(&c.Log.Format, "json")
+}
+
+func (c *Config) validate() error {
+	if c.Storage.Driver != "sqlite" {
+		return fmt.Errorf("config: storage.driver %q is not supported (use sqlite)", c.Storage.Driver)
+	}
+	if c.CA.Backend != "local" {
+		return fmt.Errorf("config: ca.backend %q is not supported (use local)", c.CA.Backend)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("config: tls.cert_file and tls.key_file go together")
+	}
+	for _, n := range c.Validation.AllowedNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			return fmt.Errorf("config: validation.allowed_networks: %q is not a CIDR prefix", n)
+		}
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return fmt.Errorf("config: log.format %q must be json or text", c.Log.Format)
+	}
+	return nil
+}
+
+// hostOf returns the host of a URL, or "".
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// policyConfig turns the policy section into policy.Config.
+func (c *Config) policyConfig() policy.Config {
+	return policy.Config{
+		DenyWildcard: c.Policy.DenyWildcard,
+		DenyIP:       c.Policy.DenyIP,
+		MaxNames:     c.Policy.MaxNames,
+		RSAMinBits:   c.Policy.RSAMinBits,
+	}
+}

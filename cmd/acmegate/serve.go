@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/acmegate/acmegate/acme"
+	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/ca/local"
+	"github.com/acmegate/acmegate/policy"
+	"github.com/acmegate/acmegate/storage"
+	"github.com/acmegate/acmegate/storage/sqlite"
+	"github.com/acmegate/acmegate/validation"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take after SIGTERM.
+const shutdownTimeout = 20 * time.Second
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
+	if err := os.MkdirAll(filepath.Dir(cfg.Storage.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, cfg.Storage.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", cfg.Storage.Path, err)
+	}
+	return st, nil
+}
+
+func migrate(ctx context.Context, cfg *Config, stdout io.Writer) error {
+	st, err := openStore(ctx, cfg) // Open applies pending migrations.
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database %s is up to date\n", cfg.Storage.Path)
+	return st.Close()
+}
+
+// serve runs the ACME server until ctx is cancelled, then shuts down
+// gracefully: stop accepting, finish in-flight requests and jobs, release
+// job leases.
+func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	localCA, err := local.New(ctx, local.Config{
+		Dir:        cfg.CA.Local.Dir,
+		KeyType:    cfg.CA.Local.KeyType,
+		Validity:   cfg.CA.Local.Validity,
+		CommonName: cfg.CA.Local.CommonName,
+	})
+	if err != nil {
+		return fmt.Errorf("local CA: %w", err)
+	}
+	var backend ca.Backend = localCA
+
+	var allowed []netip.Prefix
+	for _, n := range cfg.Validation.AllowedNetworks {
+		allowed = append(allowed, netip.MustParsePrefix(n)) // checked by validate
+	}
+	validator, err := validation.New(validation.Config{
+		Resolvers:       cfg.Validation.Resolvers,
+		HTTPPort:        cfg.Validation.HTTPPort,
+		TLSALPNPort:     cfg.Validation.TLSALPNPort,
+		Timeout:         cfg.Validation.Timeout,
+		AllowedNetworks: allowed,
+		Logger:          log,
+	})
+	if err != nil {
+		return fmt.Errorf("validation: %w", err)
+	}
+	pol, err := policy.New(cfg.policyConfig())
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	scheme := "https"
+	if cfg.TLS.Disabled {
+		scheme = "http"
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = scheme + "://" + ln.Addr().String()
+	}
+	srv, err := acme.New(ctx, acme.Config{
+		BaseURL:   publicURL,
+		Store:     st,
+		Backend:   backend,
+		Validator: validator,
+		Policy:    pol,
+		Meta: acme.Meta{
+			TermsOfService: cfg.Meta.TermsOfService,
+			Website:        cfg.Meta.Website,
+			CAAIdentities:  cfg.Meta.CAAIdentities,
+		},
+		Logger:                log,
+		NonceLifetime:         cfg.Limits.NonceLifetime,
+		OrderLifetime:         cfg.Limits.OrderLifetime,
+		PendingAuthzLifetime:  cfg.Limits.PendingAuthzLifetime,
+		ValidAuthzLifetime:    cfg.Limits.ValidAuthzLifetime,
+		ValidationRetryWindow: cfg.Validation.RetryWindow,
+		ValidationTimeout:     cfg.Validation.Timeout + 5*time.Second,
+		MaxValidity:           cfg.CA.Local.Validity,
+		MaxBodyBytes:          cfg.Limits.MaxBodyBytes,
+		Workers:               cfg.Limits.Workers,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if !cfg.TLS.Disabled {
+		tlsCfg, err := serverTLS(cfg, localCA, ln.Addr())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		httpSrv.TLSConfig = tlsCfg
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+
+	runCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	var wg sync.WaitGroup
+	var jobErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		jobErr = srv.Run(runCtx)
+	}()
+
+	fmt.Fprintf(stdout, "acmegate %s serving ACME\n  directory: %s/directory\n  root CA:   %s\n", version, publicURL, localCA.RootPEMPath())
+	log.Info("serving", slog.String("directory", publicURL+"/directory"), slog.String("listen", ln.Addr().String()), slog.String("root", localCA.RootPEMPath()))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		stopJobs()
+		wg.Wait()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err = httpSrv.Shutdown(shutCtx)
+	stopJobs()
+	wg.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if jobErr != nil {
+		return jobErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// serverTLS is the listener's TLS configuration: the configured files, or a
+// certificate the local CA issues at every start.
+func serverTLS(cfg *Config, localCA *local.CA, addr net.Addr) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+		return tc, nil
+	}
+	hosts := cfg.TLS.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{"localhost", "127.0.0.1", "::1"}
+		if h, _, err := net.SplitHostPort(addr.String()); err == nil && h != "127.0.0.1" && h != "::1" {
+			hosts = append(hosts, h)
+		}
+		if cfg.PublicURL != "" {
+			if h := hostOf(cfg.PublicURL); h != "" {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	cert, err := localCA.ServerCertificate(hosts)
+	if err != nil {
+		return nil, fmt.Errorf("issue the server's TLS certificate: %w", err)
+	}
+	tc.Certificates = []tls.Certificate{*cert}
+	return tc, nil
+}

@@ -1,0 +1,195 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/acmegate/acmegate/storage"
+)
+
+// statements lists every SQL statement the store runs. Open prepares each of
+// them once on each pool, so a request pays for binding and stepping, never
+// for parsing. A statement missing from this list fails loudly at its first
+// use instead of silently being re-parsed on every call.
+func statements() []string {
+	return []string{
+		sqlInsertAccount, sqlGetAccount, sqlGetAccountByThumbprint,
+		sqlUpdateAccount, sqlChangeAccountKey, sqlAccountExists,
+
+		sqlInsertOrder, sqlGetOrder, sqlListOrderIDsFirst, sqlListOrderIDsAfter,
+		sqlBeginFinalize, sqlCompleteOrder, sqlFailOrder, sqlSetOrderUpstreamRef,
+		sqlOrderExists, sqlDeleteIssueJobs,
+
+		sqlInsertAuthz, sqlInsertChallenge, sqlGetAuthzs, sqlGetChallengesOf,
+		sqlFindReusableAuthz, sqlDeactivateAuthz, sqlAuthzExists,
+		sqlGetChallenge, sqlStartChallenge, sqlFinishChallenge, sqlFollowChallenge,
+		sqlChallengeExists,
+
+		sqlInsertCertificate, sqlGetCertificate, sqlGetCertificateBySerial,
+		sqlRevokeCertificate, sqlCertificateExists,
+
+		sqlInsertJob, sqlLeaseJobs, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs,
+
+		sqlRedeemNonce, sqlPurgeNonces, sqlGetSecret, sqlInsertSecret,
+	}
+}
+
+// prepareAll prepares every statement on db.
+func prepareAll(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error) {
+	stmts := make(map[string]*sql.Stmt)
+	for _, q := range statements() {
+		if _, dup := stmts[q]; dup {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			closeAll(stmts)
+			return nil, fmt.Errorf("sqlite: prepare %.60q: %w", q, err)
+		}
+		stmts[q] = st
+	}
+	return stmts, nil
+}
+
+// closeAll closes prepared statements, returning the first error.
+func closeAll(stmts map[string]*sql.Stmt) error {
+	var errs []error
+	for _, st := range stmts {
+		if err := st.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// queryer runs the store's prepared statements, inside tx when it is set and
+// as single autocommit statements otherwise.
+type queryer struct {
+	stmts map[string]*sql.Stmt
+	tx    *sql.Tx
+}
+
+func (q queryer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	st, ok := q.stmts[query]
+	if !ok {
+		return nil, fmt.Errorf("sqlite: statement not prepared: %.60q", query)
+	}
+	if q.tx != nil {
+		// StmtContext reuses the statement already prepared on the
+		// transaction's connection (database/sql keeps one per connection).
+		return q.tx.StmtContext(ctx, st), nil
+	}
+	return st, nil
+}
+
+// exec runs a statement that returns no rows, mapping uniqueness violations
+// to storage.ErrConflict.
+func (q queryer) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return res, nil
+}
+
+// execAffected runs a statement and returns how many rows it changed.
+func (q queryer) execAffected(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: rows affected: %w", err)
+	}
+	return n, nil
+}
+
+// query runs a statement that returns rows.
+func (q queryer) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return rows, nil
+}
+
+// row is a single-row result whose preparation may have failed.
+type row struct {
+	r   *sql.Row
+	err error
+}
+
+// Scan scans the row; sql.ErrNoRows is returned unchanged so callers can
+// turn it into storage.ErrNotFound with their own context.
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	if err := r.r.Scan(dest...); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// queryRow runs a statement that returns at most one row.
+func (q queryer) queryRow(ctx context.Context, query string, args ...any) row {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return row{err: err}
+	}
+	return row{r: st.QueryRowContext(ctx, args...)}
+}
+
+// classify maps SQLite uniqueness violations to storage.ErrConflict, keeping
+// the driver error in the chain for logs.
+func classify(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
+		}
+	}
+	return err
+}
+
+// notFound wraps storage.ErrNotFound with what was looked for.
+func notFound(kind, id string) error {
+	return fmt.Errorf("sqlite: %s %q: %w", kind, id, storage.ErrNotFound)
+}
+
+// conflict wraps storage.ErrConflict with why the write was refused.
+func conflict(kind, id, why string) error {
+	return fmt.Errorf("sqlite: %s %q %s: %w", kind, id, why, storage.ErrConflict)
+}
+
+// missingOrConflict explains a conditional UPDATE that changed no row: the
+// row is either absent (ErrNotFound) or in a state the condition refused
+// (ErrConflict). existsQuery selects 1 for the id; it runs in the same
+// transaction, so the answer describes the state the UPDATE saw.
+func missingOrConflict(ctx context.Context, q queryer, existsQuery, kind, id, why string) error {
+	var one int
+	err := q.queryRow(ctx, existsQuery, id).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return notFound(kind, id)
+	case err != nil:
+		return fmt.Errorf("sqlite: check %s %q: %w", kind, id, err)
+	default:
+		return conflict(kind, id, why)
+	}
+}

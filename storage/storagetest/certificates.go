@@ -1,0 +1,65 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/acmegate/acmegate/storage"
+)
+
+func testCertificateRoundTrip(t *testing.T, e *env) {
+	acct := e.account("default")
+	o, _ := e.finalizing(acct)
+	c := certificate(o, "7b1c0de")
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base()))
+
+	byID, err := e.s.GetCertificate(e.ctx, c.ID)
+	must(t, "GetCertificate", err)
+	if d := diff(c, byID); d != "" {
+		t.Errorf("GetCertificate (-want +got):\n%s", d)
+	}
+	if !byID.RevokedAt.IsZero() {
+		t.Errorf("zero RevokedAt came back as %v", byID.RevokedAt)
+	}
+	checkUTC(t, byID)
+	bySerial, err := e.s.GetCertificateBySerial(e.ctx, c.Serial)
+	must(t, "GetCertificateBySerial", err)
+	if d := diff(c, bySerial); d != "" {
+		t.Errorf("GetCertificateBySerial (-want +got):\n%s", d)
+	}
+
+	_, err = e.s.GetCertificate(e.ctx, "no-such-cert")
+	wantErr(t, "GetCertificate unknown", err, storage.ErrNotFound)
+	_, err = e.s.GetCertificateBySerial(e.ctx, "ffff")
+	wantErr(t, "GetCertificateBySerial unknown", err, storage.ErrNotFound)
+}
+
+func testRevokeCertificate(t *testing.T, e *env) {
+	acct := e.account("default")
+	o, _ := e.finalizing(acct)
+	c := certificate(o, "99")
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base()))
+	now := base().Add(48 * time.Hour)
+
+	const keyCompromise = 1
+	must(t, "RevokeCertificate", e.s.RevokeCertificate(e.ctx, c.ID, keyCompromise, now))
+	want := *c
+	want.Status, want.RevokedAt, want.RevocationReason = storage.StatusRevoked, now, keyCompromise
+	got, err := e.s.GetCertificate(e.ctx, c.ID)
+	must(t, "GetCertificate", err)
+	if d := diff(&want, got); d != "" {
+		t.Errorf("after RevokeCertificate (-want +got):\n%s", d)
+	}
+
+	const superseded = 4
+	err = e.s.RevokeCertificate(e.ctx, c.ID, superseded, now.Add(time.Hour))
+	wantErr(t, "RevokeCertificate twice", err, storage.ErrConflict)
+	got, err = e.s.GetCertificate(e.ctx, c.ID)
+	must(t, "GetCertificate", err)
+	if d := diff(&want, got); d != "" {
+		t.Errorf("second RevokeCertificate wrote (-want +got):\n%s", d)
+	}
+
+	err = e.s.RevokeCertificate(e.ctx, "no-such-cert", superseded, now)
+	wantErr(t, "RevokeCertificate unknown", err, storage.ErrNotFound)
+}

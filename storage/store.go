@@ -1,0 +1,172 @@
+// Package storage owns acmegate's persistent data: the Store interface, its
+// SQLite (embedded default) and PostgreSQL implementations, the versioned
+// migrations, and the conformance suite every implementation passes
+// (storage/storagetest).
+//
+// Storage knows the shape of the data and the transitions that must be atomic
+// (an order and its new authorizations, a challenge and its job, an order and
+// its certificate), nothing of HTTP or of ACME semantics beyond that. Every
+// method is one transaction. Every timestamp is stored and returned in UTC.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with %w; callers test with
+// errors.Is.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict: a uniqueness rule or an optimistic-concurrency check
+	// (UPDATE … WHERE status = old) refused the write. Nothing was written.
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// AccountStore holds ACME accounts.
+type AccountStore interface {
+	// CreateAccount inserts a. It MUST return ErrConflict, and write nothing,
+	// when an account with the same KeyThumbprint exists in a.Directory.
+	CreateAccount(ctx context.Context, a *Account) error
+	// GetAccount returns the account with that id or ErrNotFound.
+	GetAccount(ctx context.Context, id string) (*Account, error)
+	// GetAccountByThumbprint returns the account of directory dir whose key
+	// has that RFC 7638 thumbprint, or ErrNotFound.
+	GetAccountByThumbprint(ctx context.Context, dir, thumbprint string) (*Account, error)
+	// UpdateAccount writes a's Contact, Status and UpdatedAt. It MUST return
+	// ErrNotFound for an unknown id and ErrConflict when the stored account is
+	// deactivated (deactivation is final, RFC 8555 §7.3.6).
+	UpdateAccount(ctx context.Context, a *Account) error
+	// ChangeAccountKey replaces the key of account id, provided its current
+	// thumbprint is oldThumbprint. It MUST return ErrConflict when another
+	// account of the same directory already has newThumbprint, or when the
+	// current key is no longer oldThumbprint.
+	ChangeAccountKey(ctx context.Context, id, oldThumbprint, newThumbprint string, newJWK []byte) error
+}
+
+// OrderStore holds orders, authorizations and challenges.
+type OrderStore interface {
+	// CreateOrder inserts o together with the authorizations in newAuthzs
+	// (and their challenges) in one transaction. o.AuthzIDs lists every
+	// authorization of the order: the new ones and reused existing ones.
+	CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization) error
+	// GetOrder returns the order or ErrNotFound.
+	GetOrder(ctx context.Context, id string) (*Order, error)
+	// ListOrderIDs returns one page of the ids of an account's orders, newest
+	// first, and the cursor of the next page ("" on the last page).
+	ListOrderIDs(ctx context.Context, accountID string, p Page) (ids []string, next string, err error)
+	// BeginFinalize moves an order to processing, records its CSR and
+	// inserts job (the issuance job that finishes the order if the caller
+	// dies before it does), in one transaction, provided the order's stored
+	// status is one of from. It MUST return ErrConflict, writing nothing,
+	// otherwise, so two concurrent finalizations cannot both win.
+	BeginFinalize(ctx context.Context, orderID string, from []Status, csr []byte, job *Job, now time.Time) error
+	// CompleteOrder inserts c, moves the order c.OrderID from processing to
+	// valid pointing at c and deletes the order's issue jobs, in one
+	// transaction; ErrConflict if the order is not processing.
+	CompleteOrder(ctx context.Context, c *Certificate, now time.Time) error
+	// FailOrder moves an order to invalid with the problem document problem
+	// (JSON) and deletes its issue jobs. It MUST return ErrConflict if the
+	// order is already valid or invalid.
+	FailOrder(ctx context.Context, orderID string, problem []byte, now time.Time) error
+	// SetOrderUpstreamRef records the backend's reference for an order that
+	// is processing (an async backend accepted the submission).
+	SetOrderUpstreamRef(ctx context.Context, orderID, ref string) error
+
+	// CreateAuthorization inserts a and its challenges (pre-authorization,
+	// RFC 8555 §7.4.1).
+	CreateAuthorization(ctx context.Context, a *Authorization) error
+	// GetAuthorization returns the authorization with its challenges, or
+	// ErrNotFound.
+	GetAuthorization(ctx context.Context, id string) (*Authorization, error)
+	// GetAuthorizations returns the authorizations with those ids, with their
+	// challenges, in the order of ids; ErrNotFound if any is missing.
+	GetAuthorizations(ctx context.Context, ids []string) ([]*Authorization, error)
+	// FindReusableAuthorization returns an authorization of accountID for the
+	// identifier (and wildcard flag) whose status is valid and which does not
+	// expire before notBefore, preferring the one expiring last; ErrNotFound
+	// when there is none.
+	FindReusableAuthorization(ctx context.Context, accountID string, id Identifier, wildcard bool, notBefore time.Time) (*Authorization, error)
+	// DeactivateAuthorization moves the authorization to deactivated if its
+	// status is pending or valid; ErrConflict otherwise.
+	DeactivateAuthorization(ctx context.Context, id string, now time.Time) error
+	// GetChallenge returns a challenge or ErrNotFound.
+	GetChallenge(ctx context.Context, id string) (*Challenge, error)
+	// StartChallenge moves the challenge from pending to processing and
+	// inserts job, in one transaction. It MUST return ErrConflict, writing
+	// nothing, if the challenge is not pending or its authorization is not
+	// pending.
+	StartChallenge(ctx context.Context, challengeID string, job *Job, now time.Time) error
+	// FinishChallenge records the outcome of a validation: the challenge goes
+	// from processing to status (valid or invalid) with problem (JSON, or nil)
+	// and the authorization follows (valid, or invalid); when the challenge is
+	// valid its Validated time is now. It MUST return ErrConflict if the
+	// challenge is not processing.
+	FinishChallenge(ctx context.Context, challengeID string, status Status, problem []byte, now time.Time) error
+}
+
+// CertificateStore holds issued certificates.
+type CertificateStore interface {
+	// GetCertificate returns the certificate with that id or ErrNotFound.
+	GetCertificate(ctx context.Context, id string) (*Certificate, error)
+	// GetCertificateBySerial returns the certificate with that serial (lower
+	// case hex) or ErrNotFound.
+	GetCertificateBySerial(ctx context.Context, serial string) (*Certificate, error)
+	// RevokeCertificate marks the certificate revoked with reason. It MUST
+	// return ErrConflict if it is already revoked.
+	RevokeCertificate(ctx context.Context, id string, reason int, now time.Time) error
+}
+
+// JobStore holds persisted background work.
+type JobStore interface {
+	// LeaseJobs hands owner up to n jobs whose RunAt is not after now and
+	// whose lease is free or expired, setting LeaseOwner and LeaseUntil =
+	// now+lease and incrementing Attempts. Two concurrent callers MUST never
+	// receive the same job.
+	LeaseJobs(ctx context.Context, owner string, n int, now time.Time, lease time.Duration) ([]*Job, error)
+	// CompleteJob deletes a job that owner holds; ErrConflict if owner no
+	// longer holds the lease.
+	CompleteJob(ctx context.Context, id, owner string) error
+	// RetryJob releases a job that owner holds and schedules it at runAt with
+	// lastError; ErrConflict if owner no longer holds the lease.
+	RetryJob(ctx context.Context, id, owner string, runAt time.Time, lastError string) error
+	// ReleaseJobs clears every lease owner holds, so other workers may take
+	// its jobs at once (graceful shutdown).
+	ReleaseJobs(ctx context.Context, owner string) error
+}
+
+// NonceStore records redeemed nonces. Nonces are authenticated by the
+// protocol layer and carry their own expiry; storage only guarantees that each
+// is redeemed once, across every instance sharing the database.
+type NonceStore interface {
+	// RedeemNonce records the redemption of nonce id valid until expires. It
+	// MUST return ErrConflict if id was redeemed before.
+	RedeemNonce(ctx context.Context, id string, expires time.Time) error
+	// PurgeNonces deletes redemption records that expired before now and
+	// returns how many it deleted.
+	PurgeNonces(ctx context.Context, now time.Time) (int64, error)
+}
+
+// SecretStore keeps small named secrets shared by every instance, such as
+// the nonce authentication key.
+type SecretStore interface {
+	// GetOrCreateSecret returns the secret called name, inserting value first
+	// if there is none yet. Concurrent callers all get the same stored value.
+	GetOrCreateSecret(ctx context.Context, name string, value []byte) ([]byte, error)
+}
+
+// Store is everything acmegate persists.
+type Store interface {
+	AccountStore
+	OrderStore
+	CertificateStore
+	JobStore
+	NonceStore
+	SecretStore
+	// Ping checks the database is reachable (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
