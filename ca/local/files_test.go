@@ -231,22 +231,31 @@ func TestNewRefusesMismatchedFiles(t *testing.T) {
 func TestNewConfigErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		cfg  Config
-		want string
+		name  string
+		cfg   Config // Dir is a fresh temporary directory unless noDir
+		noDir bool
+		want  string
 	}{
-		{"no dir", Config{}, "Dir is required"},
-		{"unknown key type", Config{Dir: "x", KeyType: "RSA-1024"}, "unsupported KeyType"},
-		{"negative validity", Config{Dir: "x", Validity: -time.Hour}, "negative Validity"},
-		{"common name too long", Config{Dir: "x", CommonName: strings.Repeat("n", 40)}, "too long"},
-		{"unnamed profile", Config{Dir: "x", Profiles: []ca.Profile{{}}}, "has no name"},
-		{"duplicate profile", Config{Dir: "x", Profiles: []ca.Profile{{Name: "a"}, {Name: "a"}}}, "defined twice"},
+		{"no dir", Config{}, true, "Dir is required"},
+		{"unknown key type", Config{KeyType: "RSA-1024"}, false, "unsupported KeyType"},
+		{"negative validity", Config{Validity: -time.Hour}, false, "negative Validity"},
+		{"common name too long", Config{CommonName: strings.Repeat("n", 50)}, false, "too long"},
+		{"unnamed profile", Config{Profiles: []ca.Profile{{}}}, false, "has no name"},
+		{"duplicate profile", Config{Profiles: []ca.Profile{{Name: "a"}, {Name: "a"}}}, false, "defined twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if !tt.noDir {
+				tt.cfg.Dir = t.TempDir()
+			}
 			_, err := New(testContext(t), tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New error %v, want one containing %q", err, tt.want)
+			}
+			if !tt.noDir {
+				if files := readAll(t, tt.cfg.Dir); len(files) != 0 {
+					t.Errorf("a refused configuration wrote %d files", len(files))
+				}
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -102,9 +103,11 @@ func TestIssueChainsVerify(t *testing.T) {
 func TestIssueNames(t *testing.T) {
 	t.Parallel()
 	c := newTestCA(t, Config{})
-	name70 := strings.Repeat("a", 60) + ".example" // 68 bytes
-	name70 += "xx"                                  // 70 bytes
-	name64 := strings.Repeat("b", 56) + ".example"  // exactly 64 bytes
+	name70 := strings.Repeat("a", 62) + ".example"
+	name64 := strings.Repeat("b", 56) + ".example"
+	if len(name70) != 70 || len(name64) != 64 {
+		t.Fatalf("test names are %d and %d bytes, want 70 and 64", len(name70), len(name64))
+	}
 	tests := []struct {
 		name    string
 		ids     []ca.Identifier
@@ -186,12 +189,17 @@ func TestIssueExtensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		key      crypto.Signer
 		keyUsage x509.KeyUsage
 	}{
 		{"ecdsa", newECKey(t), x509.KeyUsageDigitalSignature},
+		{"ed25519", edKey, x509.KeyUsageDigitalSignature},
 		{"rsa-2048", rsaKey, x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment},
 	}
 	for _, tt := range tests {
@@ -330,8 +338,8 @@ func TestIssueValidity(t *testing.T) {
 			wantBefore: now.Add(-time.Minute), wantAfter: now.Add(-time.Minute).Add(90 * day)},
 		{name: "requested window honoured", notBefore: now.Add(day), notAfter: now.Add(31 * day),
 			wantBefore: now.Add(day), wantAfter: now.Add(31 * day)},
-		{name: "requested start only", notBefore: now.Add(-day),
-			wantBefore: now.Add(-day), wantAfter: now.Add(89 * day)},
+		{name: "requested start only", notBefore: now.Add(-30 * time.Minute),
+			wantBefore: now.Add(-30 * time.Minute), wantAfter: now.Add(90*day - 30*time.Minute)},
 		{name: "requested end only", notAfter: now.Add(10 * day),
 			wantBefore: now.Add(-time.Minute), wantAfter: now.Add(10 * day)},
 		{name: "requested end at the profile's limit gives up backdating", notAfter: now.Add(90 * day),
