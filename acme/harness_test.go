@@ -29,6 +29,7 @@ import (
 	"github.com/acmegate/acmegate/acme"
 	"github.com/acmegate/acmegate/ca/local"
 	"github.com/acmegate/acmegate/policy"
+	"github.com/acmegate/acmegate/storage"
 	"github.com/acmegate/acmegate/storage/sqlite"
 	"github.com/acmegate/acmegate/validation"
 	"github.com/acmegate/acmegate/validation/validationtest"
@@ -38,7 +39,7 @@ import (
 // listener, SQLite in a temp dir, the local CA, and real http-01, dns-01
 // and tls-alpn-01 responders the validator is pointed at.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	client  *http.Client
 	ca      *local.CA
@@ -47,6 +48,7 @@ type env struct {
 	http01  *http01Responder
 	alpn    *alpnResponder
 	handler http.Handler
+	store   storage.Store
 }
 
 type envOptions struct {
@@ -55,7 +57,7 @@ type envOptions struct {
 	meta        acme.Meta
 }
 
-func newEnv(t *testing.T, opts envOptions) *env {
+func newEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -65,6 +67,7 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
+	e.store = st
 	e.ca, err = local.New(ctx, local.Config{Dir: dir})
 	if err != nil {
 		t.Fatalf("local CA: %v", err)
@@ -130,7 +133,7 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	return e
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -150,7 +153,7 @@ func (e *env) newClient(ctx context.Context, k crypto.Signer) *xacme.Client {
 	return c
 }
 
-func newECKey(t *testing.T) *ecdsa.PrivateKey {
+func newECKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -317,7 +320,7 @@ type http01Responder struct {
 	port int
 }
 
-func startHTTP01(t *testing.T) *http01Responder {
+func startHTTP01(t testing.TB) *http01Responder {
 	r := &http01Responder{m: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		token := strings.TrimPrefix(req.URL.Path, "/.well-known/acme-challenge/")
@@ -349,7 +352,7 @@ type alpnResponder struct {
 	port  int
 }
 
-func startALPN(t *testing.T) *alpnResponder {
+func startALPN(t testing.TB) *alpnResponder {
 	r := &alpnResponder{certs: map[string]*tls.Certificate{}}
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
 		NextProtos: []string{"acme-tls/1"},
@@ -390,7 +393,7 @@ func (r *alpnResponder) set(name string, c *tls.Certificate) {
 	r.certs[name] = c
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx

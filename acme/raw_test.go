@@ -163,4 +163,3 @@ func signWith(t *testing.T, key crypto.Signer, alg jose.SignatureAlgorithm, head
 	}
 	return []byte(obj.FullSerialize())
 }
-
