@@ -67,6 +67,11 @@ func (s *Server) handleAuthz(w http.ResponseWriter, r *http.Request, dir string)
 		return err
 	}
 	now := s.clock.Now()
+	if req.PostAsGet && authzStatus(a, now) == storage.StatusPending {
+		if a, err = s.holdForValidation(ctx, a); err != nil {
+			return err
+		}
+	}
 	if !req.PostAsGet {
 		var body authzUpdateRequest
 		if err := decodePayload(req, &body); err != nil {
@@ -116,6 +121,33 @@ func (s *Server) loadAuthz(ctx context.Context, req *authedRequest, id string) (
 	}
 	if a.AccountID != req.Account.ID {
 		return nil, Unauthorized("the authorization belongs to another account")
+	}
+	return a, nil
+}
+
+// holdForValidation waits (bounded) for a validation of a's in progress to
+// finish and returns the authorization as it then is.
+func (s *Server) holdForValidation(ctx context.Context, a *storage.Authorization) (*storage.Authorization, error) {
+	for _, c := range a.Challenges {
+		if c.Status != storage.StatusProcessing {
+			continue
+		}
+		finished, stop := s.done.register(c.ID)
+		defer stop()
+		// Read again after registering, so an outcome recorded in between
+		// is not missed.
+		cur, err := s.store.GetChallenge(ctx, c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("read challenge: %w", err)
+		}
+		if cur.Status == storage.StatusProcessing {
+			hold(ctx, finished, s.cfg.ProcessingHold)
+		}
+		b, err := s.store.GetAuthorization(ctx, a.ID)
+		if err != nil {
+			return nil, fmt.Errorf("read authorization: %w", err)
+		}
+		return b, nil
 	}
 	return a, nil
 }

@@ -46,6 +46,8 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, dir str
 			Deadline:  now.Add(max(s.cfg.ValidationRetryWindow, 0)),
 			CreatedAt: now,
 		}
+		finished, stop := s.done.register(ch.ID)
+		defer stop()
 		err := s.store.StartChallenge(ctx, ch.ID, job, now)
 		if err != nil && !errors.Is(err, storage.ErrConflict) {
 			return fmt.Errorf("start challenge: %w", err)
@@ -53,6 +55,7 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, dir str
 		// On conflict another request started it first: answer with the
 		// current state either way.
 		s.nudge()
+		hold(ctx, finished, s.cfg.ProcessingHold)
 		if ch, err = s.store.GetChallenge(ctx, chID); err != nil {
 			return fmt.Errorf("read challenge: %w", err)
 		}

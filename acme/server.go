@@ -84,6 +84,11 @@ type Config struct {
 	// RetryAfter is the Retry-After sent with processing resources.
 	// Default: 1s.
 	RetryAfter time.Duration
+	// ProcessingHold is how long a challenge response or an authorization
+	// read waits for a validation in progress on this instance to finish
+	// before answering, so clients see the result without sleeping a
+	// Retry-After first. Default: 2s; negative disables.
+	ProcessingHold time.Duration
 	// MaxBodyBytes caps request bodies. Default: 64 KiB.
 	MaxBodyBytes int64
 	// RequestTimeout bounds one request. Default: 30s.
@@ -114,6 +119,8 @@ type Server struct {
 	// wake nudges the job runner when a request enqueued work, so validation
 	// starts at once instead of at the next poll.
 	wake chan struct{}
+	// done wakes requests holding for a validation outcome.
+	done *waiters
 }
 
 // New builds a Server. It reads or creates the shared nonce key.
@@ -137,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		clock:     cfg.Clock,
 		dirs:      map[string]bool{},
 		wake:      make(chan struct{}, 1),
+		done:      newWaiters(),
 	}
 	for _, d := range cfg.Directories {
 		s.dirs[d] = true
@@ -170,6 +178,7 @@ func setDefaults(c *Config) {
 	def(&c.ValidationTimeout, 30*time.Second)
 	def(&c.IssuanceDeadline, 24*time.Hour)
 	def(&c.RetryAfter, time.Second)
+	def(&c.ProcessingHold, 2*time.Second)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/acmegate/acmegate/storage"
 	"github.com/acmegate/acmegate/validation"
@@ -54,8 +55,15 @@ func (s *Server) runValidation(ctx context.Context, j *storage.Job) error {
 		if err := s.store.FinishChallenge(ctx, ch.ID, storage.StatusValid, nil, now); err != nil && !errors.Is(err, storage.ErrConflict) {
 			return fmt.Errorf("record valid challenge: %w", err)
 		}
+		s.done.notify(ch.ID)
 		s.log.Info("challenge valid", slog.String("challenge", ch.ID), slog.String("type", string(ch.Type)), slog.String("identifier", a.Identifier.Value))
 		return nil
+	}
+	if ctx.Err() != nil {
+		// Shutting down: the attempt says nothing about the subscriber's
+		// setup. The job keeps its lease until it expires or is released,
+		// and another attempt runs then.
+		return &errRetryLater{after: time.Second, cause: verr}
 	}
 	var ve *validation.Error
 	if !errors.As(verr, &ve) {
@@ -73,6 +81,7 @@ func (s *Server) runValidation(ctx context.Context, j *storage.Job) error {
 	if err := s.store.FinishChallenge(ctx, ch.ID, storage.StatusInvalid, pj, now); err != nil && !errors.Is(err, storage.ErrConflict) {
 		return fmt.Errorf("record invalid challenge: %w", err)
 	}
+	s.done.notify(ch.ID)
 	s.log.Info("challenge invalid", slog.String("challenge", ch.ID), slog.String("type", string(ch.Type)), slog.String("identifier", a.Identifier.Value), slog.Any("problem", prob))
 	return nil
 }

@@ -25,6 +25,9 @@ var (
 	ErrConflict = errors.New("storage: conflict")
 )
 
+// Every method that addresses a row by id MUST return ErrNotFound when the
+// row does not exist, before any ErrConflict check.
+
 // AccountStore holds ACME accounts.
 type AccountStore interface {
 	// CreateAccount inserts a. It MUST return ErrConflict, and write nothing,
@@ -55,7 +58,8 @@ type OrderStore interface {
 	// GetOrder returns the order or ErrNotFound.
 	GetOrder(ctx context.Context, id string) (*Order, error)
 	// ListOrderIDs returns one page of the ids of an account's orders, newest
-	// first, and the cursor of the next page ("" on the last page).
+	// first, and the cursor of the next page ("" on the last page). A Limit
+	// of 0 or less means 100; more than 1000 is capped at 1000.
 	ListOrderIDs(ctx context.Context, accountID string, p Page) (ids []string, next string, err error)
 	// BeginFinalize moves an order to processing, records its CSR and
 	// inserts job (the issuance job that finishes the order if the caller
@@ -72,7 +76,8 @@ type OrderStore interface {
 	// order is already valid or invalid.
 	FailOrder(ctx context.Context, orderID string, problem []byte, now time.Time) error
 	// SetOrderUpstreamRef records the backend's reference for an order that
-	// is processing (an async backend accepted the submission).
+	// is processing (an async backend accepted the submission); ErrConflict
+	// if the order is not processing.
 	SetOrderUpstreamRef(ctx context.Context, orderID, ref string) error
 
 	// CreateAuthorization inserts a and its challenges (pre-authorization,

@@ -69,6 +69,11 @@ func NewAddressFilter(allowed []netip.Prefix) (*AddressFilter, error) {
 		if !p.IsValid() {
 			return nil, fmt.Errorf("validation: allowed network %v is not a valid prefix", p)
 		}
+		// An IPv4-mapped prefix means the IPv4 range: addresses are
+		// unmapped before they are checked.
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		f.allowed = append(f.allowed, p.Masked())
 	}
 	return f, nil
@@ -95,12 +100,7 @@ func (f *AddressFilter) Check(a netip.Addr) error {
 		return &AddressError{Addr: a, Reason: "not a valid address"}
 	}
 	// An IPv4-mapped IPv6 address reaches the IPv4 host: judge that.
-	if a.Is4In6() {
-		if f.allowedNet(a) {
-			return nil
-		}
-		a = a.Unmap()
-	}
+	a = a.Unmap()
 	if f.allowedNet(a) {
 		return nil
 	}
@@ -110,7 +110,7 @@ func (f *AddressFilter) Check(a netip.Addr) error {
 		b := a.As16()
 		v4 := netip.AddrFrom4([4]byte(b[12:]))
 		if err := f.Check(v4); err != nil {
-			return &AddressError{Addr: a, Reason: fmt.Sprintf("NAT64 (RFC 6052) for %v", err)}
+			return &AddressError{Addr: a, Reason: fmt.Sprintf("NAT64 (RFC 6052) of %s, which is %s", v4, err.(*AddressError).Reason)}
 		}
 		return nil
 	}

@@ -58,7 +58,7 @@ func (v *Validator) validateTLSALPN01(ctx context.Context, t target) *Error {
 	})
 	if err := tc.HandshakeContext(ctx); err != nil {
 		if ctx.Err() != nil {
-			return failf(KindConnection, err, "tls-alpn-01: TLS handshake with %s (SNI %q) timed out", addr, sni)
+			return failf(KindConnection, err, "tls-alpn-01: TLS handshake with %s (SNI %q) timed out (limit %v)", addr, sni, v.timeout)
 		}
 		return failf(KindTLS, err, "tls-alpn-01: TLS handshake with %s (SNI %q) failed: %v", addr, sni, err)
 	}

@@ -202,7 +202,8 @@ func (e *env) authz(acct *storage.Account, name string, status storage.Status, e
 	return a
 }
 
-// storedAuthz builds and stores a pending authorization with n challenges.
+// storedAuthz builds and stores an authorization in status with n pending
+// challenges.
 func (e *env) storedAuthz(acct *storage.Account, status storage.Status, n int) *storage.Authorization {
 	e.t.Helper()
 	a := e.authz(acct, "www.example.com", status, base().Add(24*time.Hour), n)

@@ -1,0 +1,70 @@
+package acme
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// waiters lets a request hold its response briefly until a job of this
+// process records an outcome. A client that answers a challenge and then
+// polls its authorization would otherwise sleep at least one Retry-After
+// (a second) although validation on a good network takes milliseconds; with
+// the hold the first poll already sees the result. When the job runs on
+// another instance the hold simply times out and the client polls as usual.
+type waiters struct {
+	mu sync.Mutex
+	m  map[string][]chan struct{}
+}
+
+func newWaiters() *waiters { return &waiters{m: map[string][]chan struct{}{}} }
+
+// register returns a channel closed by the next notify(id), and a function
+// to call when the caller stops waiting.
+func (w *waiters) register(id string) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	w.m[id] = append(w.m[id], ch)
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		list := w.m[id]
+		for i, c := range list {
+			if c == ch {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(w.m, id)
+		} else {
+			w.m[id] = list
+		}
+	}
+}
+
+// notify wakes everyone waiting on id.
+func (w *waiters) notify(id string) {
+	w.mu.Lock()
+	list := w.m[id]
+	delete(w.m, id)
+	w.mu.Unlock()
+	for _, c := range list {
+		close(c)
+	}
+}
+
+// hold waits until ch is closed, d passes or ctx ends.
+func hold(ctx context.Context, ch <-chan struct{}, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
