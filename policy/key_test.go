@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 these tests build invalid points from raw coordinates on purpose.
+
 package policy
 
 import (
