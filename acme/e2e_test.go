@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	xacme "golang.org/x/crypto/acme"
 )
@@ -325,4 +326,66 @@ func TestRevokeByAccountAndByCertificateKey(t *testing.T) {
 	if !errors.As(err, &pe) || pe.ProblemType != "urn:ietf:params:acme:error:badRevocationReason" {
 		t.Errorf("revocation with cACompromise: %v, want badRevocationReason", err)
 	}
+}
+
+func TestRequestedValidityIsHonoured(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	c := e.newClient(ctx, nil)
+	notAfter := time.Now().Add(10 * 24 * time.Hour).UTC().Truncate(time.Second)
+	o, err := c.AuthorizeOrder(ctx, idsOf("short.example.com"), xacme.WithOrderNotAfter(notAfter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.NotAfter.Equal(notAfter) {
+		t.Errorf("order notAfter = %s, want %s", o.NotAfter, notAfter)
+	}
+	e.solve(ctx, c, o, "http-01")
+	der, _ := x509.CreateCertificateRequest(rand.Reader, csrTemplate([]string{"short.example.com"}), newECKey(t))
+	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, der, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(chain[0])
+	if !leaf.NotAfter.Equal(notAfter) {
+		t.Errorf("certificate notAfter = %s, want %s", leaf.NotAfter, notAfter)
+	}
+	// A validity beyond the maximum is refused clearly, before any order exists.
+	_, err = c.AuthorizeOrder(ctx, idsOf("long.example.com"), xacme.WithOrderNotAfter(time.Now().Add(400*24*time.Hour)))
+	assertProblem(t, err, "urn:ietf:params:acme:error:malformed", 400)
+	if err != nil && !strings.Contains(err.Error(), "exceeds the maximum") {
+		t.Errorf("detail does not explain the limit: %v", err)
+	}
+}
+
+func TestDeactivateAuthorizationInvalidatesOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	c := e.newClient(ctx, nil)
+	o, err := c.AuthorizeOrder(ctx, idsOf("deact.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RevokeAuthorization(ctx, o.AuthzURLs[0]); err != nil {
+		t.Fatalf("deactivate authorization: %v", err)
+	}
+	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Status != xacme.StatusDeactivated {
+		t.Errorf("authorization status = %q, want deactivated", z.Status)
+	}
+	got, err := c.GetOrder(ctx, o.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != xacme.StatusInvalid {
+		t.Errorf("order status = %q, want invalid", got.Status)
+	}
+	// Deactivating twice is refused.
+	err = c.RevokeAuthorization(ctx, o.AuthzURLs[0])
+	assertProblem(t, err, "urn:ietf:params:acme:error:malformed", 400)
 }
