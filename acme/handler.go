@@ -139,7 +139,7 @@ func (s *Server) wrap(methods []string, h handlerFunc) http.Handler {
 		}
 		attrs := []slog.Attr{
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
+			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		}
 		if ev.Account != "" {
 			attrs = append(attrs, slog.String("account", ev.Account))

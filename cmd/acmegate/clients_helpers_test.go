@@ -301,15 +301,19 @@ func runClientErr(t *testing.T, env []string, name string, args ...string) (stri
 			err = errors.Join(err, kerr)
 		}
 	}
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
-	}
-	t.Logf("%s %s… took %v", filepath.Base(name), sub, time.Since(start).Round(time.Millisecond))
-	if os.Getenv("CLIENTS_DEBUG") != "" {
-		t.Logf("output:\n%s", out.String())
-	}
+	t.Logf("%s %s took %v", filepath.Base(name), clientVerb(args), time.Since(start).Round(time.Millisecond))
 	return out.String(), err
+}
+
+// clientVerb is the subcommand in a client's arguments, for the log.
+func clientVerb(args []string) string {
+	for _, a := range args {
+		switch a {
+		case "certonly", "run", "renew", "revoke":
+			return a
+		}
+	}
+	return strings.Join(args, " ")
 }
 
 // readPEMCerts parses every CERTIFICATE block of the file at path.
@@ -359,7 +363,15 @@ func verifyIssued(t *testing.T, chain []*x509.Certificate, rootPEM string, wantN
 		inter.AddCert(c)
 	}
 	leaf := chain[0]
+	hosts := slices.Clone(wantNames)
 	for _, name := range wantNames {
+		// A wildcard must also cover a name it stands for, not only match
+		// itself as a string.
+		if rest, ok := strings.CutPrefix(name, "*."); ok {
+			hosts = append(hosts, "covered-by-wildcard."+rest)
+		}
+	}
+	for _, name := range hosts {
 		if _, err := leaf.Verify(x509.VerifyOptions{
 			DNSName:       name,
 			Roots:         roots,

@@ -148,8 +148,8 @@ func TestClientsLegoDNS01(t *testing.T) {
 	}
 	l.issueRenewRevoke(t, rootPEM, dataDir, name, "*."+name)
 
-	// Both authorizations of the first order were proved by a TXT record
-	// at the same name, so the server saw two distinct values.
+	// The name and its wildcard are two authorizations proved at the same
+	// TXT name, each with its own value (RFC 8555 §8.4).
 	challenge := "_acme-challenge." + dns.Fqdn(name)
 	if got := mirror.values(challenge); len(got) < 2 {
 		t.Errorf("TXT values published at %s: %q, want at least 2 (name and wildcard)", challenge, got)

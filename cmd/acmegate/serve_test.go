@@ -12,30 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	xacme "golang.org/x/crypto/acme"
 )
-
-// lockedBuffer is a bytes.Buffer safe to read while run writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var directoryLine = regexp.MustCompile(`directory: (\S+)`)
 
@@ -45,7 +26,7 @@ var directoryLine = regexp.MustCompile(`directory: (\S+)`)
 func startInProcess(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	code := make(chan int, 1)
 	go func() { code <- run(ctx, append([]string{"serve"}, args...), stdout, stderr) }()
 	deadline := time.Now().Add(20 * time.Second)
