@@ -141,7 +141,7 @@ func (s *Server) holdForValidation(ctx context.Context, a *storage.Authorization
 			return nil, fmt.Errorf("read challenge: %w", err)
 		}
 		if cur.Status == storage.StatusProcessing {
-			hold(ctx, finished, s.cfg.ProcessingHold)
+			hold(ctx, finished, s.cfg.ProcessingHold, s.challengeSettled(ctx, c.ID))
 		}
 		b, err := s.store.GetAuthorization(ctx, a.ID)
 		if err != nil {

@@ -55,7 +55,7 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, dir str
 		// On conflict another request started it first: answer with the
 		// current state either way.
 		s.nudge()
-		hold(ctx, finished, s.cfg.ProcessingHold)
+		hold(ctx, finished, s.cfg.ProcessingHold, s.challengeSettled(ctx, ch.ID))
 		if ch, err = s.store.GetChallenge(ctx, chID); err != nil {
 			return fmt.Errorf("read challenge: %w", err)
 		}

@@ -16,7 +16,6 @@ import (
 // lease that expires, and any instance picks the job up again.
 const (
 	jobPollInterval = 250 * time.Millisecond
-	jobLease        = 2 * time.Minute
 	// shutdownGrace bounds how long Run waits for in-flight jobs.
 	shutdownGrace = 15 * time.Second
 	// sweepInterval is how often spent nonce records are purged.
@@ -53,7 +52,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.sweep(ctx, now)
 		}
 		if free := cap(slots) - len(slots); free > 0 {
-			jobs, err := s.store.LeaseJobs(ctx, s.cfg.InstanceID, free, s.clock.Now(), jobLease)
+			jobs, err := s.store.LeaseJobs(ctx, s.cfg.InstanceID, free, s.clock.Now(), s.cfg.JobLease)
 			if err != nil && ctx.Err() == nil {
 				s.log.Error("lease jobs", slog.Any("error", err))
 			}
@@ -94,6 +93,38 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) runJob(ctx context.Context, j *storage.Job) {
+	// Heartbeat: renew the lease while the job runs, so a short lease
+	// (quick takeover when an instance dies) never expires under a live
+	// worker and no job runs twice at once.
+	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		s.heartbeat(hbCtx, j)
+	}()
+	err := s.execJob(ctx, j)
+	stopHeartbeat()
+	<-hbDone
+	s.settleJob(ctx, j, err)
+}
+
+func (s *Server) heartbeat(ctx context.Context, j *storage.Job) {
+	t := time.NewTicker(s.cfg.JobLease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := s.store.RenewJobLease(ctx, j.ID, s.cfg.InstanceID, s.clock.Now().Add(s.cfg.JobLease))
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("renew job lease", slog.String("job", j.ID), slog.Any("error", err))
+			}
+		}
+	}
+}
+
+func (s *Server) execJob(ctx context.Context, j *storage.Job) error {
 	var err error
 	switch j.Kind {
 	case storage.JobValidate:
@@ -103,6 +134,11 @@ func (s *Server) runJob(ctx context.Context, j *storage.Job) {
 	default:
 		err = fmt.Errorf("unknown job kind %q", j.Kind)
 	}
+	return err
+}
+
+// settleJob records what became of a job: done, or due again later.
+func (s *Server) settleJob(ctx context.Context, j *storage.Job, err error) {
 	owner := s.cfg.InstanceID
 	var retry *errRetryLater
 	switch {

@@ -98,6 +98,9 @@ type Config struct {
 	OrdersPageSize int
 	// Workers is the number of concurrent background jobs. Default: 8.
 	Workers int
+	// JobLease is how long a worker holds a job before another may take it
+	// over; a running job renews it every third of that. Default: 30s.
+	JobLease time.Duration
 	// InstanceID names this process in job leases. Default: a random UUID.
 	InstanceID string
 	// Directories are the directory names served. Default: ["default"].
@@ -179,6 +182,7 @@ func setDefaults(c *Config) {
 	def(&c.IssuanceDeadline, 24*time.Hour)
 	def(&c.RetryAfter, time.Second)
 	def(&c.ProcessingHold, 2*time.Second)
+	def(&c.JobLease, 30*time.Second)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}

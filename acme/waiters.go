@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/acmegate/acmegate/storage"
 )
 
 // waiters lets a request hold its response briefly until a job of this
@@ -55,16 +57,40 @@ func (w *waiters) notify(id string) {
 	}
 }
 
-// hold waits until ch is closed, d passes or ctx ends.
-func hold(ctx context.Context, ch <-chan struct{}, d time.Duration) {
+// holdPoll is how often a held request looks at storage, for outcomes
+// recorded by another instance.
+const holdPoll = 50 * time.Millisecond
+
+// hold waits until ch is closed, done reports true, d passes or ctx ends.
+// done covers jobs that run on another instance and so never close ch.
+func hold(ctx context.Context, ch <-chan struct{}, d time.Duration, done func() bool) {
 	if d <= 0 {
 		return
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ch:
-	case <-t.C:
-	case <-ctx.Done():
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	poll := time.NewTicker(holdPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ch:
+			return
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			if done() {
+				return
+			}
+		}
+	}
+}
+
+// challengeSettled reports whether challenge id is no longer processing.
+func (s *Server) challengeSettled(ctx context.Context, id string) func() bool {
+	return func() bool {
+		c, err := s.store.GetChallenge(ctx, id)
+		return err != nil || c.Status != storage.StatusProcessing
 	}
 }

@@ -124,7 +124,9 @@ type CertificateStore interface {
 	RevokeCertificate(ctx context.Context, id string, reason int, now time.Time) error
 }
 
-// JobStore holds persisted background work.
+// JobStore holds persisted background work. Its methods that act on a
+// leased job return ErrConflict when owner does not hold the lease, which
+// includes a job that no longer exists.
 type JobStore interface {
 	// LeaseJobs hands owner up to n jobs whose RunAt is not after now and
 	// whose lease is free or expired, setting LeaseOwner and LeaseUntil =
@@ -137,6 +139,10 @@ type JobStore interface {
 	// RetryJob releases a job that owner holds and schedules it at runAt with
 	// lastError; ErrConflict if owner no longer holds the lease.
 	RetryJob(ctx context.Context, id, owner string, runAt time.Time, lastError string) error
+	// RenewJobLease extends the lease owner holds on job id until until (the
+	// worker's heartbeat while a job runs); ErrConflict if owner no longer
+	// holds it.
+	RenewJobLease(ctx context.Context, id, owner string, until time.Time) error
 	// ReleaseJobs clears every lease owner holds, so other workers may take
 	// its jobs at once (graceful shutdown).
 	ReleaseJobs(ctx context.Context, owner string) error

@@ -29,6 +29,7 @@ RETURNING ` + jobColumns
 	sqlRetryJob    = `UPDATE jobs SET lease_owner = '', lease_until = ?, run_at = ?, last_error = ?
 WHERE id = ? AND lease_owner = ?`
 	sqlReleaseJobs = `UPDATE jobs SET lease_owner = '', lease_until = ? WHERE lease_owner = ?`
+	sqlRenewLease  = `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?`
 )
 
 // insertJob inserts j as part of a caller's transaction.
@@ -96,6 +97,19 @@ func (s *Store) RetryJob(ctx context.Context, id, owner string, runAt time.Time,
 	n, err := s.writer().execAffected(ctx, sqlRetryJob, tval(time.Time{}), tval(runAt), lastError, id, owner)
 	if err != nil {
 		return fmt.Errorf("sqlite: retry job %q: %w", id, err)
+	}
+	if n == 0 {
+		return conflict("job", id, "is not leased to "+owner)
+	}
+	return nil
+}
+
+// RenewJobLease extends a lease owner holds until until; ErrConflict if
+// owner no longer holds it.
+func (s *Store) RenewJobLease(ctx context.Context, id, owner string, until time.Time) error {
+	n, err := s.writer().execAffected(ctx, sqlRenewLease, tval(until), id, owner)
+	if err != nil {
+		return fmt.Errorf("sqlite: renew lease of job %q: %w", id, err)
 	}
 	if n == 0 {
 		return conflict("job", id, "is not leased to "+owner)

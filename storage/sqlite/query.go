@@ -33,7 +33,7 @@ func statements() []string {
 		sqlInsertCertificate, sqlGetCertificate, sqlGetCertificateBySerial,
 		sqlRevokeCertificate, sqlCertificateExists,
 
-		sqlInsertJob, sqlLeaseJobs, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs,
+		sqlInsertJob, sqlLeaseJobs, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs, sqlRenewLease,
 
 		sqlRedeemNonce, sqlPurgeNonces, sqlGetSecret, sqlInsertSecret,
 	}

@@ -185,3 +185,27 @@ func testLeaseJobsConcurrent(t *testing.T, e *env) {
 		t.Errorf("%d distinct jobs leased, want %d", len(leasedBy), len(seeded))
 	}
 }
+
+// testRenewJobLease: a heartbeat keeps the job from other workers past the
+// original lease, and only the holder can renew.
+func testRenewJobLease(t *testing.T, e *env) {
+	j := e.seedJobs(1, base())[0]
+	_, err := e.s.LeaseJobs(e.ctx, "w1", 1, base(), time.Minute)
+	must(t, "LeaseJobs", err)
+	wantErr(t, "RenewJobLease by another worker", e.s.RenewJobLease(e.ctx, j.ID, "w2", base().Add(5*time.Minute)), storage.ErrConflict)
+	wantErr(t, "RenewJobLease of an unknown job", e.s.RenewJobLease(e.ctx, "no-such-job", "w1", base().Add(5*time.Minute)), storage.ErrConflict)
+	must(t, "RenewJobLease", e.s.RenewJobLease(e.ctx, j.ID, "w1", base().Add(5*time.Minute)))
+	// Past the first lease but inside the renewed one: still held.
+	got, err := e.s.LeaseJobs(e.ctx, "w2", 10, base().Add(2*time.Minute), time.Minute)
+	must(t, "LeaseJobs inside the renewed lease", err)
+	if len(got) != 0 {
+		t.Fatalf("a renewed lease was taken over")
+	}
+	// Past the renewed lease: free for others.
+	got, err = e.s.LeaseJobs(e.ctx, "w2", 10, base().Add(5*time.Minute), time.Minute)
+	must(t, "LeaseJobs after the renewed lease", err)
+	if len(got) != 1 || got[0].ID != j.ID {
+		t.Fatalf("expired renewed lease not taken over: %v", got)
+	}
+	wantErr(t, "RenewJobLease by the old holder", e.s.RenewJobLease(e.ctx, j.ID, "w1", base().Add(time.Hour)), storage.ErrConflict)
+}

@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Job/LeaseLimit", testLeaseJobsLimit},
 		{"Job/Retry", testRetryJob},
 		{"Job/Release", testReleaseJobs},
+		{"Job/RenewLease", testRenewJobLease},
 		{"Job/LeaseConcurrent", testLeaseJobsConcurrent},
 
 		{"Nonce/Redeem", testRedeemNonce},
