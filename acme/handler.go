@@ -162,6 +162,11 @@ func (s *Server) writeProblem(w http.ResponseWriter, p *Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	status := p.Status
+	if status >= 500 {
+		// A server fault is usually a database or upstream hiccup (a
+		// failover, a restarting instance): tell clients when to retry.
+		setRetryAfter(w, s.cfg.RetryAfter)
+	}
 	if status == 0 {
 		status = http.StatusBadRequest
 	}

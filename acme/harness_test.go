@@ -49,6 +49,8 @@ type env struct {
 	alpn    *alpnResponder
 	handler http.Handler
 	store   storage.Store
+	// stopJobs stops the job runner as a shutdown would and waits for it.
+	stopJobs func()
 }
 
 type envOptions struct {
@@ -118,12 +120,17 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	e.handler = srv.Handler()
 	ts.Config.Handler = e.handler
 	done := make(chan struct{})
+	runCtx, stopRun := context.WithCancel(ctx)
 	go func() {
 		defer close(done)
-		if err := srv.Run(ctx); err != nil {
+		if err := srv.Run(runCtx); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}()
+	e.stopJobs = func() {
+		stopRun()
+		<-done
+	}
 	t.Cleanup(func() {
 		ts.Close()
 		cancel()
@@ -315,9 +322,10 @@ func (e *env) verifyChain(chain []*x509.Certificate, names ...string) {
 
 // http01Responder serves key authorizations for any host.
 type http01Responder struct {
-	mu   sync.Mutex
-	m    map[string]string
-	port int
+	mu    sync.Mutex
+	m     map[string]string
+	port  int
+	delay time.Duration // before answering, to keep a validation in flight
 }
 
 func startHTTP01(t testing.TB) *http01Responder {
@@ -326,7 +334,9 @@ func startHTTP01(t testing.TB) *http01Responder {
 		token := strings.TrimPrefix(req.URL.Path, "/.well-known/acme-challenge/")
 		r.mu.Lock()
 		v, ok := r.m[token]
+		delay := r.delay
 		r.mu.Unlock()
+		time.Sleep(delay)
 		if !ok {
 			http.NotFound(w, req)
 			return

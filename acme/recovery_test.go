@@ -118,3 +118,55 @@ func TestAlternateChain(t *testing.T) {
 		t.Errorf("no Link rel=alternate: %v", r.header.Values("Link"))
 	}
 }
+
+// TestShutdownFinishesInFlightJobs stops the job runner while a validation
+// is running: Run waits for it, the outcome is recorded, and no lease is
+// left behind.
+func TestShutdownFinishesInFlightJobs(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	c := e.newClient(ctx, nil)
+	o, err := c.AuthorizeOrder(ctx, idsOf("shutdown.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch *xacme.Challenge
+	for _, cand := range z.Challenges {
+		if cand.Type == "http-01" {
+			ch = cand
+		}
+	}
+	e.http01.mu.Lock()
+	e.http01.delay = 700 * time.Millisecond
+	e.http01.mu.Unlock()
+	e.provision(c, z.Identifier, false, ch)
+	go func() { _, _ = c.Accept(ctx, ch) }()
+	// Wait until the validation is in flight (the job is leased).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := c.GetChallenge(ctx, ch.URI)
+		if err == nil && got.Status == xacme.StatusProcessing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the challenge never became processing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	e.stopJobs()
+	got, err := c.GetChallenge(ctx, ch.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != xacme.StatusValid {
+		t.Errorf("challenge after shutdown = %q, want valid (the in-flight job finished)", got.Status)
+	}
+	if n := e.countRows()["jobs"]; n != 0 {
+		t.Errorf("%d jobs left after a graceful shutdown", n)
+	}
+}
