@@ -56,10 +56,18 @@ type TLSConfig struct {
 
 // StorageConfig selects the database.
 type StorageConfig struct {
-	// Driver is "sqlite" (the default).
+	// Driver is "sqlite" or "postgres". Default: postgres when a URL is
+	// given, sqlite otherwise.
 	Driver string `yaml:"driver"`
 	// Path is the SQLite file. Default: DATA_DIR/acmegate.db.
 	Path string `yaml:"path"`
+	// URL is the PostgreSQL connection URL
+	// (postgres://user:pass@host:5432/db?sslmode=verify-full&pool_max_conns=16).
+	// Default: the environment variable ACMEGATE_DATABASE_URL.
+	URL string `yaml:"url"`
+	// URLFile names a file holding the URL, so the password stays out of
+	// the config file.
+	URLFile string `yaml:"url_file"`
 }
 
 // CAConfig selects and configures the CA backend.
@@ -128,6 +136,10 @@ type LimitsConfig struct {
 	ValidAuthzLifetime   time.Duration `yaml:"valid_authz_lifetime"`
 	MaxBodyBytes         int64         `yaml:"max_body_bytes"`
 	Workers              int           `yaml:"workers"`
+	// JobLease is how long an instance holds a background job before
+	// another may take it over if it stops renewing it (it died).
+	// Default: 30s.
+	JobLease time.Duration `yaml:"job_lease"`
 }
 
 // LogConfig configures logging.
@@ -188,6 +200,12 @@ func (c *Config) setDefaults() {
 	}
 	str(&c.DataDir, "./acmegate-data")
 	str(&c.Listen, "127.0.0.1:14000")
+	if c.Storage.URL == "" && c.Storage.URLFile == "" {
+		c.Storage.URL = os.Getenv("ACMEGATE_DATABASE_URL")
+	}
+	if c.Storage.URL != "" || c.Storage.URLFile != "" {
+		str(&c.Storage.Driver, "postgres")
+	}
 	str(&c.Storage.Driver, "sqlite")
 	str(&c.Storage.Path, filepath.Join(c.DataDir, "acmegate.db"))
 	str(&c.CA.Backend, "local")
@@ -208,8 +226,14 @@ func (c *Config) setDefaults() {
 }
 
 func (c *Config) validate() error {
-	if c.Storage.Driver != "sqlite" {
-		return fmt.Errorf("config: storage.driver %q is not supported (use sqlite)", c.Storage.Driver)
+	switch c.Storage.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Storage.URL == "" && c.Storage.URLFile == "" {
+			return errors.New("config: storage.driver postgres needs storage.url, storage.url_file or ACMEGATE_DATABASE_URL")
+		}
+	default:
+		return fmt.Errorf("config: storage.driver %q is not supported (use sqlite or postgres)", c.Storage.Driver)
 	}
 	if c.CA.Backend != "local" {
 		return fmt.Errorf("config: ca.backend %q is not supported (use local)", c.CA.Backend)

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/acmegate/acmegate/ca/local"
 	"github.com/acmegate/acmegate/policy"
 	"github.com/acmegate/acmegate/storage"
+	"github.com/acmegate/acmegate/storage/postgres"
 	"github.com/acmegate/acmegate/storage/sqlite"
 	"github.com/acmegate/acmegate/validation"
 )
@@ -40,6 +42,22 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 }
 
 func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
+	if cfg.Storage.Driver == "postgres" {
+		url := cfg.Storage.URL
+		if cfg.Storage.URLFile != "" {
+			b, err := os.ReadFile(cfg.Storage.URLFile)
+			if err != nil {
+				return nil, fmt.Errorf("read storage.url_file: %w", err)
+			}
+			url = strings.TrimSpace(string(b))
+		}
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			// The URL may carry a password: never print it.
+			return nil, fmt.Errorf("open PostgreSQL database: %w", err)
+		}
+		return st, nil
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Storage.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -55,7 +73,7 @@ func migrate(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "database %s is up to date\n", cfg.Storage.Path)
+	fmt.Fprintf(stdout, "%s database is up to date\n", cfg.Storage.Driver)
 	return st.Close()
 }
 
@@ -137,6 +155,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		MaxValidity:           cfg.CA.Local.Validity,
 		MaxBodyBytes:          cfg.Limits.MaxBodyBytes,
 		Workers:               cfg.Limits.Workers,
+		JobLease:              cfg.Limits.JobLease,
 	})
 	if err != nil {
 		ln.Close()

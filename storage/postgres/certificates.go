@@ -1,0 +1,73 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/acmegate/acmegate/storage"
+)
+
+const certificateColumns = `id, directory, account_id, order_id, serial, issuer, names,
+    not_before, not_after, chain_pem, alternates, profile, backend, upstream_ref, status,
+    revoked_at, revocation_reason, created_at`
+
+const (
+	sqlGetCertificate         = `SELECT ` + certificateColumns + ` FROM certificates WHERE id = $1`
+	sqlGetCertificateBySerial = `SELECT ` + certificateColumns + ` FROM certificates WHERE serial = $1`
+	// RFC 8555 §7.6: revoking twice is an error (alreadyRevoked).
+	sqlRevokeCertificate = `WITH changed AS (
+    UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3
+    WHERE id = $1 AND status <> 'revoked'
+    RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM certificates WHERE id = $1), EXISTS (SELECT 1 FROM changed)`
+)
+
+// GetCertificate returns the certificate with that id or ErrNotFound.
+func (s *Store) GetCertificate(ctx context.Context, id string) (*storage.Certificate, error) {
+	c, err := scanCertificate(s.queryRow(ctx, sqlGetCertificate, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("certificate", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get certificate %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// GetCertificateBySerial returns the certificate with that serial or
+// ErrNotFound.
+func (s *Store) GetCertificateBySerial(ctx context.Context, serial string) (*storage.Certificate, error) {
+	c, err := scanCertificate(s.queryRow(ctx, sqlGetCertificateBySerial, serial))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("certificate with serial", serial)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get certificate by serial %q: %w", serial, err)
+	}
+	return c, nil
+}
+
+// RevokeCertificate marks the certificate revoked; ErrConflict if it
+// already is.
+func (s *Store) RevokeCertificate(ctx context.Context, id string, reason int, now time.Time) error {
+	return s.guarded(ctx, "revoke certificate", "certificate", id, "is already revoked",
+		sqlRevokeCertificate, id, now, reason)
+}
+
+func scanCertificate(r scanner) (*storage.Certificate, error) {
+	var c storage.Certificate
+	var status string
+	err := r.Scan(&c.ID, &c.Directory, &c.AccountID, &c.OrderID, &c.Serial, &c.Issuer, &c.Names,
+		scanTime(&c.NotBefore), scanTime(&c.NotAfter), &c.ChainPEM, &c.Alternates,
+		&c.Profile, &c.Backend, &c.UpstreamRef, &status,
+		scanTime(&c.RevokedAt), &c.RevocationReason, scanTime(&c.CreatedAt))
+	if err != nil {
+		return nil, err
+	}
+	c.Status = storage.Status(status)
+	return &c, nil
+}

@@ -1,0 +1,227 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/acmegate/acmegate/storage"
+)
+
+// seedSQL fills a schema with 100 000 rows in each big table (20 000
+// accounts) in a few seconds: generate_series inside the server, no row
+// crosses the wire. $1 is "now". The first statement fills the table the
+// others refer to, the last one refers to a table the others fill.
+func seedSQL() []string {
+	return []string{
+		`INSERT INTO accounts (id, directory, status, contact, terms_agreed, key_thumbprint, key_jwk,
+    eab_key_id, created_at, updated_at)
+SELECT 'acct-' || i, 'default', 'valid', '{}', true, 'tp-' || i, '\x7b7d', '', $1::timestamptz, $1::timestamptz
+FROM generate_series(1, 20000) AS i`,
+		`INSERT INTO orders (id, directory, account_id, status, expires, not_before, not_after,
+    identifiers, authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at)
+SELECT 'order-' || i, 'default', 'acct-' || (i % 20000 + 1),
+       (ARRAY['pending', 'ready', 'processing', 'valid', 'invalid'])[i % 5 + 1],
+       $1::timestamptz + interval '7 days', NULL, NULL,
+       '[{"type":"dns","value":"example.com"}]', ARRAY['authz-' || i], NULL, NULL, '', '', '',
+       $1::timestamptz - i * interval '1 second', $1::timestamptz
+FROM generate_series(1, 100000) AS i`,
+		`INSERT INTO authorizations (id, directory, account_id, identifier_type, identifier_value,
+    wildcard, status, expires, created_at, updated_at)
+SELECT 'authz-' || i, 'default', 'acct-' || (i % 20000 + 1), 'dns', 'host' || (i % 5000) || '.example.com',
+       i % 7 = 0, (ARRAY['pending', 'valid', 'valid', 'invalid'])[i % 4 + 1],
+       $1::timestamptz + (i % 720) * interval '1 hour', $1::timestamptz, $1::timestamptz
+FROM generate_series(1, 100000) AS i`,
+		`INSERT INTO certificates (id, directory, account_id, order_id, serial, issuer, names,
+    not_before, not_after, chain_pem, alternates, profile, backend, upstream_ref, status,
+    revoked_at, revocation_reason, created_at)
+SELECT 'cert-' || i, 'default', 'acct-' || (i % 20000 + 1), 'order-' || i, to_hex(i * 7919 + 1),
+       'CN=test', ARRAY['host' || i || '.example.com'], $1::timestamptz,
+       $1::timestamptz + (i % 90) * interval '1 day', '\x00', '{}', '', 'local', '', 'valid', NULL, 0,
+       $1::timestamptz
+FROM generate_series(1, 100000) AS i`,
+		// Run times spread over two hours around now; a third of the jobs
+		// leased by one of ten workers.
+		`INSERT INTO jobs (id, kind, ref, run_at, attempts, lease_owner, lease_until, deadline,
+    last_error, created_at)
+SELECT 'job-' || i, CASE WHEN i % 2 = 0 THEN 'validate' ELSE 'issue' END, 'order-' || i,
+       $1::timestamptz - interval '1 hour' + (i % 7200) * interval '1 second', 0,
+       CASE WHEN i % 3 = 0 THEN 'worker-' || (i % 10) ELSE '' END,
+       CASE WHEN i % 3 = 0 THEN $1::timestamptz + interval '5 minutes' END,
+       $1::timestamptz + interval '1 day', '', $1::timestamptz
+FROM generate_series(1, 100000) AS i`,
+		`INSERT INTO nonces (id, expires)
+SELECT 'nonce-' || i, $1::timestamptz + (i % 600) * interval '1 second'
+FROM generate_series(1, 100000) AS i`,
+		`INSERT INTO challenges (id, authz_id, position, type, status, token, validated, error, updated_at)
+SELECT 'chall-' || i, 'authz-' || i, 0, 'http-01', 'pending', 'token-' || i, NULL, NULL, $1::timestamptz
+FROM generate_series(1, 100000) AS i`,
+	}
+}
+
+// TestQueryPlansUseIndexes loads 100 000 rows into every big table and has
+// PostgreSQL explain the store's hot-path statements, both as a custom plan
+// (the parameter values known, as for a statement's first executions) and
+// as the generic plan PostgreSQL may switch to for a statement pgx keeps
+// prepared: no plan may read a table sequentially.
+func TestQueryPlansUseIndexes(t *testing.T) {
+	url := serverURL(t)
+	s := openStore(t, url, freshSchema(t, url))
+	ctx := testCtx(t)
+	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+
+	start := time.Now()
+	seed := seedSQL()
+	// Accounts first, challenges last: the foreign keys want their parents.
+	// The tables in between fill in parallel, each on its own connection.
+	waves := [][]string{seed[:1], seed[1 : len(seed)-1], seed[len(seed)-1:]}
+	for _, wave := range waves {
+		parallel(t, wave, func(q string) error {
+			_, err := s.pool.Exec(ctx, q, now)
+			return err
+		})
+	}
+	tables := []string{"accounts", "orders", "authorizations", "challenges", "certificates", "jobs", "nonces"}
+	parallel(t, tables, func(table string) error {
+		_, err := s.pool.Exec(ctx, `ANALYZE `+table)
+		return err
+	})
+	t.Logf("seeded and analyzed in %v", time.Since(start).Round(time.Millisecond))
+
+	job := &storage.Job{ID: "job-new", Kind: storage.JobIssue, Ref: "order-5", RunAt: now, Deadline: now, CreatedAt: now}
+	cert := &storage.Certificate{ID: "cert-new", OrderID: "order-5", Serial: "abc", Status: storage.StatusValid}
+	tests := []struct {
+		name string
+		sql  string
+		args []any
+	}{
+		{"GetAccount", sqlGetAccount, []any{"acct-5"}},
+		{"GetAccountByThumbprint", sqlGetAccountByThumbprint, []any{"default", "tp-77"}},
+		{"UpdateAccount", sqlUpdateAccount, []any{[]string{}, "valid", now, "acct-5"}},
+		{"ChangeAccountKey", sqlChangeAccountKey, []any{"tp-new", []byte("{}"), "acct-5", "tp-5"}},
+		{"GetOrder", sqlGetOrder, []any{"order-500"}},
+		{"ListOrderIDs first page", sqlListOrderIDsFirst, []any{"acct-7", 101}},
+		{"ListOrderIDs next page", sqlListOrderIDsAfter, []any{"acct-7", now.Add(-time.Hour), "order-3600", 101}},
+		{"BeginFinalize", sqlBeginFinalize, append([]any{"order-5", []byte("csr"), now, []string{"ready"}}, jobArgs(job)...)},
+		{"CompleteOrder", sqlCompleteOrder, []any{"order-5", cert.ID, now, "default", "acct-5", cert.Serial, "CN=x",
+			[]string{}, now, now, []byte("pem"), [][]byte{}, "", "local", "", "valid", optTime(time.Time{}), 0, now, "issue"}},
+		{"FailOrder", sqlFailOrder, []any{"order-5", []byte(`{}`), now, "issue"}},
+		{"SetOrderUpstreamRef", sqlSetOrderUpstreamRef, []any{"order-5", "ref"}},
+		{"GetAuthorizations", sqlGetAuthzs, []any{[]string{"authz-1", "authz-2", "authz-3"}}},
+		{"FindReusableAuthorization", sqlFindReusableAuthz, []any{"acct-8", "dns", "host7.example.com", false, now}},
+		{"DeactivateAuthorization", sqlDeactivateAuthz, []any{"authz-9", now}},
+		{"GetChallenge", sqlGetChallenge, []any{"chall-9"}},
+		{"StartChallenge", sqlStartChallenge, append([]any{"chall-9", now}, jobArgs(job)...)},
+		{"FinishChallenge", sqlFinishChallenge, []any{"chall-9", "valid", []byte(nil), optTime(now), now}},
+		{"GetCertificate", sqlGetCertificate, []any{"cert-9"}},
+		{"GetCertificateBySerial", sqlGetCertificateBySerial, []any{"3de1"}},
+		{"RevokeCertificate", sqlRevokeCertificate, []any{"cert-9", now, 1}},
+		{"LeaseJobs", sqlLeaseJobs, []any{"w", now.Add(time.Minute), now, 10}},
+		{"CompleteJob", sqlCompleteJob, []any{"job-9", "worker-9"}},
+		{"RetryJob", sqlRetryJob, []any{"job-9", now, "err", "worker-9"}},
+		{"RenewJobLease", sqlRenewLease, []any{"job-9", "worker-9", now}},
+		{"ReleaseJobs", sqlReleaseJobs, []any{"worker-3"}},
+		{"RedeemNonce", sqlRedeemNonce, []any{"nonce-new", now}},
+		{"PurgeNonces", sqlPurgeNonces, []any{now}},
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	defer conn.Release()
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			custom := explain(ctx, t, conn.Conn(), `EXPLAIN (FORMAT JSON) `+tc.sql, tc.args...)
+			checkNoSeqScan(t, "custom plan", custom)
+
+			name := fmt.Sprintf("plan_%d", i)
+			if _, err := conn.Exec(ctx, `PREPARE `+name+` AS `+tc.sql); err != nil {
+				t.Fatalf("PREPARE: %v", err)
+			}
+			defer conn.Exec(ctx, `DEALLOCATE `+name)
+			if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+				t.Fatalf("SET plan_cache_mode: %v", err)
+			}
+			defer conn.Exec(ctx, `RESET plan_cache_mode`)
+			nulls := strings.TrimSuffix(strings.Repeat("NULL, ", len(tc.args)), ", ")
+			generic := explain(ctx, t, conn.Conn(), `EXPLAIN (FORMAT JSON) EXECUTE `+name+`(`+nulls+`)`)
+			checkNoSeqScan(t, "generic plan", generic)
+			t.Logf("custom: %s; generic: %s", summary(custom), summary(generic))
+		})
+	}
+	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
+}
+
+// planNode is one node of EXPLAIN (FORMAT JSON) output.
+type planNode struct {
+	NodeType string     `json:"Node Type"`
+	Relation string     `json:"Relation Name"`
+	Index    string     `json:"Index Name"`
+	Plans    []planNode `json:"Plans"`
+}
+
+func explain(ctx context.Context, t *testing.T, conn *pgx.Conn, sql string, args ...any) planNode {
+	t.Helper()
+	var raw []byte
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&raw); err != nil {
+		t.Fatalf("%.60q: %v", sql, err)
+	}
+	var out []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &out); err != nil || len(out) != 1 {
+		t.Fatalf("EXPLAIN output %s: %v", raw, err)
+	}
+	return out[0].Plan
+}
+
+// walk calls fn for n and every node under it.
+func walk(n planNode, fn func(planNode)) {
+	fn(n)
+	for _, c := range n.Plans {
+		walk(c, fn)
+	}
+}
+
+func checkNoSeqScan(t *testing.T, which string, plan planNode) {
+	t.Helper()
+	walk(plan, func(n planNode) {
+		if n.NodeType == "Seq Scan" {
+			t.Errorf("%s reads %s sequentially: %s", which, n.Relation, summary(plan))
+		}
+	})
+}
+
+// summary renders the plan's scans compactly, for failure messages and -v.
+func summary(plan planNode) string {
+	var parts []string
+	walk(plan, func(n planNode) {
+		switch {
+		case n.Index != "":
+			parts = append(parts, n.NodeType+" "+n.Index)
+		case n.Relation != "":
+			parts = append(parts, n.NodeType+" "+n.Relation)
+		}
+	})
+	return strings.Join(parts, ", ")
+}
+
+// parallel runs fn on every item at once and fails t on any error.
+func parallel[T any](t *testing.T, items []T, fn func(T) error) {
+	t.Helper()
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, item := range items {
+		wg.Go(func() { errs[i] = fn(item) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%.50v: %v", items[i], err)
+		}
+	}
+}
