@@ -54,6 +54,8 @@ type env struct {
 }
 
 type envOptions struct {
+	// open opens the store; default SQLite in a temp dir.
+	open        func() storage.Store
 	retryWindow time.Duration
 	pageSize    int
 	meta        acme.Meta
@@ -65,11 +67,17 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	dir := t.TempDir()
 	e := &env{t: t, dbPath: filepath.Join(dir, "acmegate.db")}
 
-	st, err := sqlite.Open(ctx, e.dbPath)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
+	var st storage.Store
+	if opts.open != nil {
+		st = opts.open()
+	} else {
+		var err error
+		if st, err = sqlite.Open(ctx, e.dbPath); err != nil {
+			t.Fatalf("open store: %v", err)
+		}
 	}
 	e.store = st
+	var err error
 	e.ca, err = local.New(ctx, local.Config{Dir: dir})
 	if err != nil {
 		t.Fatalf("local CA: %v", err)

@@ -193,8 +193,8 @@ func issueQuiet(ctx context.Context, bc *benchCluster, c *xacme.Client, certKey 
 }
 
 // BenchmarkThroughput measures full issuances per second with 16
-// concurrent clients on one instance with SQLite. The PostgreSQL variants
-// live in throughput_postgres_test.go.
+// concurrent clients: one instance on SQLite, one on PostgreSQL, and two
+// instances sharing one PostgreSQL database.
 func BenchmarkThroughput(b *testing.B) {
 	b.Run("sqlite-1", func(b *testing.B) {
 		path := filepath.Join(b.TempDir(), "acmegate.db")
@@ -206,5 +206,11 @@ func BenchmarkThroughput(b *testing.B) {
 			return st
 		})
 		runThroughput(b, bc, 16)
+	})
+	b.Run("postgres-1", func(b *testing.B) {
+		runThroughput(b, newBenchCluster(b, 1, postgresSchema(b, "acmegate_bench")), 16)
+	})
+	b.Run("postgres-2", func(b *testing.B) {
+		runThroughput(b, newBenchCluster(b, 2, postgresSchema(b, "acmegate_bench")), 16)
 	})
 }

@@ -41,7 +41,7 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
+func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (storage.Store, error) {
 	if cfg.Storage.Driver == "postgres" {
 		url := cfg.Storage.URL
 		if cfg.Storage.URLFile != "" {
@@ -51,7 +51,7 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 			}
 			url = strings.TrimSpace(string(b))
 		}
-		st, err := postgres.Open(ctx, url)
+		st, err := postgres.Open(ctx, url, postgres.WithLogger(log))
 		if err != nil {
 			// The URL may carry a password: never print it.
 			return nil, fmt.Errorf("open PostgreSQL database: %w", err)
@@ -69,7 +69,7 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 }
 
 func migrate(ctx context.Context, cfg *Config, stdout io.Writer) error {
-	st, err := openStore(ctx, cfg) // Open applies pending migrations.
+	st, err := openStore(ctx, cfg, newLogger(cfg, os.Stderr)) // Open applies pending migrations.
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
