@@ -51,6 +51,9 @@ type env struct {
 	store   storage.Store
 	// stopJobs stops the job runner as a shutdown would and waits for it.
 	stopJobs func()
+	// cfg is the server's configuration, to start more instances on the
+	// same store.
+	cfg acme.Config
 }
 
 type envOptions struct {
@@ -111,7 +114,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if retry == 0 {
 		retry = -1
 	}
-	srv, err := acme.New(ctx, acme.Config{
+	e.cfg = acme.Config{
 		BaseURL:               ts.URL,
 		Store:                 st,
 		Backend:               e.ca,
@@ -121,7 +124,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Logger:                slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ValidationRetryWindow: retry,
 		OrdersPageSize:        opts.pageSize,
-	})
+	}
+	srv, err := acme.New(ctx, e.cfg)
 	if err != nil {
 		t.Fatalf("acme.New: %v", err)
 	}

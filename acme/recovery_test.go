@@ -1,6 +1,7 @@
 package acme_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	xacme "golang.org/x/crypto/acme"
 
+	"github.com/acmegate/acmegate/acme"
 	"github.com/acmegate/acmegate/storage"
 )
 
@@ -168,5 +170,62 @@ func TestShutdownFinishesInFlightJobs(t *testing.T) {
 	}
 	if n := e.countRows()["jobs"]; n != 0 {
 		t.Errorf("%d jobs left after a graceful shutdown", n)
+	}
+}
+
+// TestJobOfDeadInstanceIsTakenOver: an instance leased a validation job
+// and died without finishing it. Once the lease expires another instance
+// takes the job over and the challenge ends valid.
+func TestJobOfDeadInstanceIsTakenOver(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	c := e.newClient(ctx, nil)
+	o, err := c.AuthorizeOrder(ctx, idsOf("takeover.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch *xacme.Challenge
+	for _, cand := range z.Challenges {
+		if cand.Type == "http-01" {
+			ch = cand
+		}
+	}
+	e.provision(c, z.Identifier, false, ch)
+	e.stopJobs() // this instance will not run the job
+	if _, err := c.Accept(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	// The "dead" instance holds the job with a lease it will never renew.
+	leased, err := e.store.LeaseJobs(ctx, "dead-instance", 10, time.Now().UTC(), 500*time.Millisecond)
+	if err != nil || len(leased) != 1 {
+		t.Fatalf("lease as the dead instance: %v %v", leased, err)
+	}
+	cfg := e.cfg
+	cfg.InstanceID = "survivor"
+	cfg.JobLease = time.Second
+	survivor, err := acme.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = survivor.Run(runCtx)
+	}()
+	defer func() { stop(); <-done }()
+	got, err := c.WaitAuthorization(ctx, z.URI)
+	if err != nil {
+		t.Fatalf("authorization after takeover: %v", err)
+	}
+	if got.Status != xacme.StatusValid {
+		t.Errorf("authorization = %q, want valid", got.Status)
+	}
+	if n := e.countRows()["jobs"]; n != 0 {
+		t.Errorf("%d jobs left", n)
 	}
 }
