@@ -27,8 +27,9 @@ type newAccountRequest struct {
 
 // handleNewAccount creates an account or finds the one of the signing key
 // (RFC 8555 §7.3, §7.3.1).
-func (s *Server) handleNewAccount(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, _, err := s.selfAuthenticatedPOST(r, dir)
+func (s *Server) handleNewAccount(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	req, _, err := s.selfAuthenticatedPOST(r, d)
 	if err != nil {
 		return err
 	}
@@ -57,8 +58,20 @@ func (s *Server) handleNewAccount(w http.ResponseWriter, r *http.Request, dir st
 	if body.OnlyReturnExisting {
 		return AccountDoesNotExist("no account exists for this key")
 	}
-	if s.cfg.Meta.TermsOfService != "" && !body.TermsOfServiceAgreed {
-		return Malformed("you must agree to the terms of service at %s (termsOfServiceAgreed: true)", s.cfg.Meta.TermsOfService)
+	if err := refuseIfDisabled(d); err != nil {
+		return err
+	}
+	if tos := d.settings.TermsOfService; tos != "" && !body.TermsOfServiceAgreed {
+		return Malformed("you must agree to the terms of service at %s (termsOfServiceAgreed: true)", tos)
+	}
+	var eabKeyID string
+	switch {
+	case len(body.ExternalAccountBinding) > 0 && string(body.ExternalAccountBinding) != "null":
+		if eabKeyID, err = s.verifyEAB(ctx, d, body.ExternalAccountBinding, req.URL, req.JWK); err != nil {
+			return err
+		}
+	case d.settings.ExternalAccountRequired:
+		return ExternalAccountRequired("directory %q requires an external account binding: create the account with the key id and HMAC key your operator gave you", d.name)
 	}
 	contacts, err := checkContacts(body.Contact)
 	if err != nil {
@@ -77,10 +90,16 @@ func (s *Server) handleNewAccount(w http.ResponseWriter, r *http.Request, dir st
 		TermsAgreed:   body.TermsOfServiceAgreed,
 		KeyThumbprint: thumb,
 		KeyJWK:        jwk,
+		EABKeyID:      eabKeyID,
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
 	if err := s.store.CreateAccount(ctx, acct); err != nil {
+		if errors.Is(err, storage.ErrKeyUnusable) {
+			// Another request bound the single-use key first, or it was
+			// revoked or expired meanwhile.
+			return Unauthorized("external account key %q can no longer bind an account (already used, revoked or expired)", eabKeyID)
+		}
 		if errors.Is(err, storage.ErrConflict) {
 			// A concurrent newAccount with the same key won the race:
 			// answer as if it had come first.
@@ -138,8 +157,9 @@ type accountUpdateRequest struct {
 
 // handleAccount answers POST-as-GET on an account, contact updates and
 // deactivation (RFC 8555 §7.3.2, §7.3.6).
-func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}
@@ -191,8 +211,9 @@ type ordersList struct {
 
 // handleAccountOrders lists an account's orders, a page at a time with a
 // Link rel="next" (RFC 8555 §7.1.2.1).
-func (s *Server) handleAccountOrders(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleAccountOrders(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}

@@ -17,8 +17,9 @@ type newAuthzRequest struct {
 
 // handleNewAuthz pre-authorizes an identifier (RFC 8555 §7.4.1), so a team
 // can prove control of a name before it orders certificates for it.
-func (s *Server) handleNewAuthz(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleNewAuthz(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,10 @@ func (s *Server) handleNewAuthz(w http.ResponseWriter, r *http.Request, dir stri
 	if body.Identifier == nil {
 		return Malformed("newAuthz needs an identifier")
 	}
-	ids, err := s.checkIdentifiers([]Identifier{*body.Identifier})
+	if err := refuseIfDisabled(d); err != nil {
+		return err
+	}
+	ids, err := s.checkIdentifiers(d, []Identifier{*body.Identifier})
 	if err != nil {
 		return err
 	}
@@ -42,7 +46,7 @@ func (s *Server) handleNewAuthz(w http.ResponseWriter, r *http.Request, dir stri
 			WithIdentifier(body.Identifier.Type, body.Identifier.Value)
 	}
 	now := s.clock.Now()
-	a := s.newAuthorization(dir, req.Account.ID, id, false, now)
+	a := s.newAuthorization(d, req.Account.ID, id, false, now)
 	if err := s.store.CreateAuthorization(ctx, a); err != nil {
 		return fmt.Errorf("create authorization: %w", err)
 	}
@@ -56,8 +60,8 @@ type authzUpdateRequest struct {
 
 // handleAuthz answers POST-as-GET on an authorization and its deactivation
 // (RFC 8555 §7.5, §7.5.2).
-func (s *Server) handleAuthz(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleAuthz(w http.ResponseWriter, r *http.Request, d *directory) error {
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,9 @@ import (
 // (RFC 8555 §7.4.2) as application/pem-certificate-chain, with a Link
 // rel="alternate" for every other chain the CA offered; /cert/{id}/{n}
 // serves the n-th alternate.
-func (s *Server) handleCertificate(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleCertificate(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,9 @@ import (
 // payload (clients send {}), starts its validation (RFC 8555 §7.5.1).
 // Validation runs as a persisted job; the challenge is processing until
 // the job records the outcome.
-func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}

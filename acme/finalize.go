@@ -32,8 +32,8 @@ type finalizeRequest struct {
 // the CA backend (RFC 8555 §7.4). The order moves to processing and an
 // issuance job is stored in the same transaction, so a crash at any point
 // leaves an order that the job finishes.
-func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, d *directory) error {
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, dir stri
 	for i, id := range order.Identifiers {
 		ids[i] = policy.Identifier{Type: policy.IdentifierType(id.Type), Value: id.Value}
 	}
-	if err := s.policy.CheckCSR(csr, ids, req.JWK.Key); err != nil {
+	if err := d.policy.CheckCSR(csr, ids, req.JWK.Key); err != nil {
 		return policyProblem(err)
 	}
 	job := &storage.Job{
@@ -137,11 +137,15 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 		for i, id := range order.Identifiers {
 			ids[i] = ca.Identifier{Type: string(id.Type), Value: id.Value}
 		}
+		var product string
+		if product, err = s.productOf(ctx, order); err != nil {
+			return err
+		}
 		res, err = s.backend.Issue(ctx, ca.IssueRequest{
 			OrderID:     order.ID,
 			CSR:         csr,
 			Identifiers: ids,
-			Profile:     order.Profile,
+			Profile:     product,
 			NotBefore:   order.NotBefore,
 			NotAfter:    order.NotAfter,
 		})
@@ -211,4 +215,19 @@ func certNames(c *x509.Certificate) []string {
 		names = append(names, ip.String())
 	}
 	return names
+}
+
+// productOf is the backend product of an order's profile in its directory.
+func (s *Server) productOf(ctx context.Context, order *storage.Order) (string, error) {
+	if order.Profile == "" {
+		return "", nil
+	}
+	d, err := s.dirs.get(ctx, order.Directory)
+	if err != nil {
+		return "", fmt.Errorf("directory of order %s: %w", order.ID, err)
+	}
+	if p, ok := d.profiles[order.Profile]; ok {
+		return p.Product, nil
+	}
+	return order.Profile, nil
 }

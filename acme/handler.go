@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,7 +16,7 @@ import (
 
 // handlerFunc is an ACME handler: it writes its response or returns an error
 // that the wrapper turns into a problem document.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, dir string) error
+type handlerFunc func(w http.ResponseWriter, r *http.Request, d *directory) error
 
 // Handler returns the ACME HTTP handler. Every route is listed here.
 func (s *Server) Handler() http.Handler {
@@ -47,10 +48,8 @@ func (s *Server) Handler() http.Handler {
 		r.Handle("/acme/{dir}"+rt.path, s.wrap(rt.methods, rt.h))
 	}
 	// RFC 8555 §7.1.1: the well-known entry point of the default directory.
-	r.Handle("/directory", s.wrap([]string{http.MethodGet}, func(w http.ResponseWriter, req *http.Request, _ string) error {
-		return s.handleDirectory(w, req, "default")
-	}))
-	r.NotFoundHandler = s.wrap(nil, func(http.ResponseWriter, *http.Request, string) error {
+	r.Handle("/directory", s.wrap([]string{http.MethodGet}, s.handleDirectory))
+	r.NotFoundHandler = s.wrap(nil, func(http.ResponseWriter, *http.Request, *directory) error {
 		return notFound("resource")
 	})
 	return r
@@ -104,29 +103,30 @@ func (s *Server) wrap(methods []string, h handlerFunc) http.Handler {
 		r = r.WithContext(ctx)
 		rec := &responseRecorder{ResponseWriter: w, status: http.StatusOK}
 		w = rec
-		dir := mux.Vars(r)["dir"]
-		if dir == "" {
-			dir = "default"
+		name := mux.Vars(r)["dir"]
+		if name == "" {
+			name = "default"
 		}
 		hdr := w.Header()
 		// RFC 8555 §6.5: every response carries a fresh nonce, also errors.
 		hdr.Set("Replay-Nonce", s.nonces.New())
 		hdr.Set("Cache-Control", "no-store")
-		if s.dirs[dir] {
-			hdr.Add("Link", link(s.directoryURL(dir), "index"))
+		d, err := s.dirs.get(ctx, name)
+		if err == nil {
+			hdr.Add("Link", link(s.directoryURL(d.name), "index"))
 		}
-		var err error
 		switch {
+		case errors.Is(err, errNoDirectory):
+			err = notFound(fmt.Sprintf("directory %q", truncate(name, 64)))
+		case err != nil:
 		case methods != nil && !allowed[r.Method]:
 			hdr.Set("Allow", allow)
 			p := Malformed("method %s is not allowed here; use %s", r.Method, allow)
 			p.Status = http.StatusMethodNotAllowed
 			err = p
-		case !s.dirs[dir]:
-			err = notFound(fmt.Sprintf("directory %q", truncate(dir, 64)))
 		default:
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-			err = h(w, r, dir)
+			err = h(w, r, d)
 		}
 		if err != nil {
 			p := problemFor(err)

@@ -28,7 +28,6 @@ import (
 
 	"github.com/acmegate/acmegate/acme"
 	"github.com/acmegate/acmegate/ca/local"
-	"github.com/acmegate/acmegate/policy"
 	"github.com/acmegate/acmegate/storage"
 	"github.com/acmegate/acmegate/storage/sqlite"
 	"github.com/acmegate/acmegate/validation"
@@ -49,6 +48,7 @@ type env struct {
 	alpn    *alpnResponder
 	handler http.Handler
 	store   storage.Store
+	sealer  *acme.Sealer
 	// stopJobs stops the job runner as a shutdown would and waits for it.
 	stopJobs func()
 	// cfg is the server's configuration, to start more instances on the
@@ -61,7 +61,10 @@ type envOptions struct {
 	open        func() storage.Store
 	retryWindow time.Duration
 	pageSize    int
-	meta        acme.Meta
+	// settings are those of the "default" directory; dirs adds more.
+	settings acme.DirectorySettings
+	dirs     []acme.DirectoryDefinition
+	sealer   *acme.Sealer
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
@@ -102,9 +105,17 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if err != nil {
 		t.Fatalf("validator: %v", err)
 	}
-	pol, err := policy.New(policy.Config{})
-	if err != nil {
-		t.Fatalf("policy: %v", err)
+	defs := append([]acme.DirectoryDefinition{{Name: "default", Settings: opts.settings}}, opts.dirs...)
+	if err := acme.PutConfigDirectories(ctx, st, []string{"default"}, defs, time.Now().UTC()); err != nil {
+		t.Fatalf("directories: %v", err)
+	}
+	e.sealer = opts.sealer
+	if e.sealer == nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		if e.sealer, err = acme.NewSealer(key); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	ts.StartTLS()
@@ -119,8 +130,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Store:                 st,
 		Backend:               e.ca,
 		Validator:             v,
-		Policy:                pol,
-		Meta:                  opts.meta,
+		Sealer:                e.sealer,
 		Logger:                slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ValidationRetryWindow: retry,
 		OrdersPageSize:        opts.pageSize,

@@ -17,8 +17,9 @@ type keyChangeRequest struct {
 }
 
 // handleKeyChange rolls an account over to a new key (RFC 8555 §7.3.5).
-func (s *Server) handleKeyChange(w http.ResponseWriter, r *http.Request, dir string) error {
-	outer, err := s.postForAccount(r, dir)
+func (s *Server) handleKeyChange(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	outer, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func (s *Server) handleKeyChange(w http.ResponseWriter, r *http.Request, dir str
 	if inner.header.URL != outer.URL {
 		return Malformed("inner JWS url %q must equal the outer url %q", truncate(inner.header.URL, 256), outer.URL)
 	}
-	if err := s.policy.GoodAccountKey(inner.jwk.Key); err != nil {
+	if err := d.policy.GoodAccountKey(inner.jwk.Key); err != nil {
 		return policyProblem(err)
 	}
 	payload, err := inner.verifyWith(inner.jwk)

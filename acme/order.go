@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +27,9 @@ type newOrderRequest struct {
 
 // handleNewOrder creates an order (RFC 8555 §7.4), reusing valid
 // authorizations the account already holds for the same identifiers.
-func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}
@@ -41,16 +43,20 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, dir stri
 	if len(body.Identifiers) == 0 {
 		return Malformed("an order needs at least one identifier")
 	}
-	ids, err := s.checkIdentifiers(body.Identifiers)
+	if err := refuseIfDisabled(d); err != nil {
+		return err
+	}
+	ids, err := s.checkIdentifiers(d, body.Identifiers)
 	if err != nil {
 		return err
 	}
 	now := s.clock.Now()
-	notBefore, notAfter, err := s.checkValidity(body.NotBefore, body.NotAfter, now)
+	notBefore, notAfter, err := s.checkValidity(d, body.NotBefore, body.NotAfter, now)
 	if err != nil {
 		return err
 	}
-	if err := s.checkProfile(ctx, body.Profile); err != nil {
+	profile, err := d.profile(body.Profile)
+	if err != nil {
 		return err
 	}
 	order := &storage.Order{
@@ -62,7 +68,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, dir stri
 		NotBefore:   notBefore,
 		NotAfter:    notAfter,
 		Identifiers: ids,
-		Profile:     body.Profile,
+		Profile:     profile,
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
@@ -77,7 +83,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, dir stri
 				order.Expires = a.Expires
 			}
 		case errors.Is(err, storage.ErrNotFound):
-			a = s.newAuthorization(dir, acct.ID, base, wildcard, now)
+			a = s.newAuthorization(d, acct.ID, base, wildcard, now)
 			fresh = append(fresh, a)
 		default:
 			return fmt.Errorf("look up reusable authorization: %w", err)
@@ -98,12 +104,12 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, dir stri
 
 // checkIdentifiers applies identifier policy and returns the normalised
 // identifiers, or a problem with one subproblem per refused identifier.
-func (s *Server) checkIdentifiers(in []Identifier) ([]storage.Identifier, error) {
+func (s *Server) checkIdentifiers(d *directory, in []Identifier) ([]storage.Identifier, error) {
 	pids := make([]policy.Identifier, len(in))
 	for i, id := range in {
 		pids[i] = policy.Identifier{Type: policy.IdentifierType(id.Type), Value: id.Value}
 	}
-	norm, err := s.policy.CheckIdentifiers(pids)
+	norm, err := d.policy.CheckIdentifiers(pids)
 	if err != nil {
 		return nil, policyProblem(err)
 	}
@@ -117,7 +123,7 @@ func (s *Server) checkIdentifiers(in []Identifier) ([]storage.Identifier, error)
 // checkValidity parses and checks the requested notBefore/notAfter
 // (RFC 8555 §7.4): both optional, RFC 3339, notAfter after notBefore and in
 // the future, and no longer than the maximum validity.
-func (s *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Time, error) {
+func (s *Server) checkValidity(d *directory, nb, na string, now time.Time) (time.Time, time.Time, error) {
 	var notBefore, notAfter time.Time
 	var err error
 	if nb != "" {
@@ -146,30 +152,33 @@ func (s *Server) checkValidity(nb, na string, now time.Time) (time.Time, time.Ti
 		if !notAfter.After(start) {
 			return notBefore, notAfter, Malformed("notAfter %s must be after notBefore %s", na, timeString(start))
 		}
-		if notAfter.Sub(start) > s.cfg.MaxValidity {
-			return notBefore, notAfter, Malformed("the requested validity of %s exceeds the maximum of %s", notAfter.Sub(start).Round(time.Second), s.cfg.MaxValidity)
+		limit := s.cfg.MaxValidity
+		if pv := d.policy.MaxValidity(); pv > 0 && pv < limit {
+			limit = pv
+		}
+		if notAfter.Sub(start) > limit {
+			return notBefore, notAfter, Malformed("the requested validity of %s exceeds the maximum of %s", notAfter.Sub(start).Round(time.Second), limit)
 		}
 	}
 	return notBefore, notAfter, nil
 }
 
-// checkProfile refuses a profile the backend does not offer.
-func (s *Server) checkProfile(ctx context.Context, name string) error {
+// profile resolves the profile an order asks for: the directory's default
+// when it names none, and invalidProfile for one the directory does not offer
+// (draft-aaron-acme-profiles).
+func (d *directory) profile(name string) (string, error) {
 	if name == "" {
-		return nil
+		return d.defaultProfile, nil
 	}
-	profiles, err := s.backend.Profiles(ctx)
-	if err != nil {
-		return fmt.Errorf("list profiles: %w", err)
+	if _, ok := d.profiles[name]; ok {
+		return name, nil
 	}
-	names := make([]string, 0, len(profiles))
-	for _, p := range profiles {
-		if p.Name == name {
-			return nil
-		}
-		names = append(names, p.Name)
+	names := make([]string, 0, len(d.profiles))
+	for n := range d.profiles {
+		names = append(names, n)
 	}
-	return InvalidProfile("profile %q is not offered; available: %s", truncate(name, 64), strings.Join(names, ", "))
+	slices.Sort(names)
+	return "", InvalidProfile("profile %q is not offered by directory %q; available: %s", truncate(name, 64), d.name, strings.Join(names, ", "))
 }
 
 // splitWildcard turns "*.example.com" into the authorization's identifier
@@ -184,10 +193,10 @@ func splitWildcard(id storage.Identifier) (storage.Identifier, bool) {
 // newAuthorization builds a pending authorization with the challenges its
 // identifier allows: dns-01 only for a wildcard (RFC 8555 §7.1.4), no
 // dns-01 for an IP address (RFC 8738 §7).
-func (s *Server) newAuthorization(dir, accountID string, id storage.Identifier, wildcard bool, now time.Time) *storage.Authorization {
+func (s *Server) newAuthorization(d *directory, accountID string, id storage.Identifier, wildcard bool, now time.Time) *storage.Authorization {
 	a := &storage.Authorization{
 		ID:         uuid.NewString(),
-		Directory:  dir,
+		Directory:  d.name,
 		AccountID:  accountID,
 		Identifier: id,
 		Wildcard:   wildcard,
@@ -195,6 +204,17 @@ func (s *Server) newAuthorization(dir, accountID string, id storage.Identifier, 
 		Expires:    now.Add(s.cfg.PendingAuthzLifetime),
 		CreatedAt:  now,
 		UpdatedAt:  now,
+	}
+	// Pre-validated names (the company already proved them) and private
+	// directories that never validate get an authorization that is valid
+	// from the start, without challenges.
+	if d.policy.SkipsValidation() {
+		a.Status, a.Expires = storage.StatusValid, now.Add(s.cfg.ValidAuthzLifetime)
+		return a
+	}
+	if _, ok := d.policy.PreValidated(policy.Identifier{Type: policy.IdentifierType(id.Type), Value: id.Value}); ok {
+		a.Status, a.Expires = storage.StatusValid, now.Add(s.cfg.ValidAuthzLifetime)
+		return a
 	}
 	var types []storage.ChallengeType
 	switch {
@@ -227,8 +247,8 @@ func newToken() string {
 }
 
 // handleOrder answers POST-as-GET on an order (RFC 8555 §7.4).
-func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccount(r, dir)
+func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request, d *directory) error {
+	req, err := s.postForAccount(r, d)
 	if err != nil {
 		return err
 	}

@@ -294,7 +294,7 @@ func TestFinalizeWithExtraNameIsBadCSR(t *testing.T) {
 }
 
 func TestNewNonceAndDirectory(t *testing.T) {
-	e := newEnv(t, envOptions{meta: acme.Meta{TermsOfService: "https://example.com/tos", Website: "https://example.com", CAAIdentities: []string{"example.com"}}})
+	e := newEnv(t, envOptions{settings: acme.DirectorySettings{TermsOfService: "https://example.com/tos", Website: "https://example.com", CAAIdentities: []string{"example.com"}}})
 	for _, m := range []struct {
 		method string
 		status int
@@ -340,7 +340,7 @@ func TestNewNonceAndDirectory(t *testing.T) {
 }
 
 func TestNewAccountExistingKeyAndTerms(t *testing.T) {
-	e := newEnv(t, envOptions{meta: acme.Meta{TermsOfService: "https://example.com/tos"}})
+	e := newEnv(t, envOptions{settings: acme.DirectorySettings{TermsOfService: "https://example.com/tos"}})
 	c := e.rawClient()
 	u := e.url + "/acme/default/new-account"
 	r := c.post(u, c.jws(c.header(u), []byte(`{}`)))

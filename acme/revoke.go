@@ -29,8 +29,9 @@ var allowedReasons = map[int]string{0: "unspecified", 1: "keyCompromise", 3: "af
 // handleRevoke revokes a certificate (RFC 8555 §7.6). The request is signed
 // either by an account that ordered the certificate or holds valid
 // authorizations for all its names, or by the certificate's own key.
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, dir string) error {
-	req, err := s.postForAccountOrKey(r, dir)
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, d *directory) error {
+	dir := d.name
+	req, err := s.postForAccountOrKey(r, d)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/acmegate/acmegate/ca"
-	"github.com/acmegate/acmegate/policy"
 	"github.com/acmegate/acmegate/storage"
 	"github.com/acmegate/acmegate/validation"
 )
@@ -38,10 +37,14 @@ type Meta struct {
 	Website                 string   `json:"website,omitempty"`
 	CAAIdentities           []string `json:"caaIdentities,omitempty"`
 	ExternalAccountRequired bool     `json:"externalAccountRequired"`
+	// Profiles maps each profile a directory offers to its description
+	// (draft-aaron-acme-profiles).
+	Profiles map[string]string `json:"profiles,omitempty"`
 }
 
-// Config configures a Server. Store, Backend, Validator, Policy and BaseURL
-// are required.
+// Config configures a Server. Store, Backend, Validator and BaseURL are
+// required. Directories, with their policies and profiles, live in storage
+// (see PutConfigDirectories).
 type Config struct {
 	// BaseURL is the public URL clients reach the server at, such as
 	// "https://acme.example.com" (no trailing slash). Every resource URL and
@@ -51,9 +54,9 @@ type Config struct {
 	Store     storage.Store
 	Backend   ca.Backend
 	Validator Validator
-	Policy    *policy.Policy
-	// Meta is served in the directory.
-	Meta Meta
+	// Sealer opens the EAB HMAC keys kept in storage. Without one, External
+	// Account Binding is refused.
+	Sealer *Sealer
 	// Logger receives one event per request. Default: slog.Default().
 	Logger *slog.Logger
 	// Clock is the time source. Default: the system clock (UTC).
@@ -103,8 +106,6 @@ type Config struct {
 	JobLease time.Duration
 	// InstanceID names this process in job leases. Default: a random UUID.
 	InstanceID string
-	// Directories are the directory names served. Default: ["default"].
-	Directories []string
 }
 
 // Server is the ACME server: handlers plus the background job runner.
@@ -114,11 +115,10 @@ type Server struct {
 	store     storage.Store
 	backend   ca.Backend
 	validator Validator
-	policy    *policy.Policy
 	log       *slog.Logger
 	clock     Clock
 	nonces    *nonceService
-	dirs      map[string]bool
+	dirs      *registry
 	// wake nudges the job runner when a request enqueued work, so validation
 	// starts at once instead of at the next poll.
 	wake chan struct{}
@@ -128,8 +128,8 @@ type Server struct {
 
 // New builds a Server. It reads or creates the shared nonce key.
 func New(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Backend == nil || cfg.Validator == nil || cfg.Policy == nil {
-		return nil, errors.New("acme: Store, Backend, Validator and Policy are required")
+	if cfg.Store == nil || cfg.Backend == nil || cfg.Validator == nil {
+		return nil, errors.New("acme: Store, Backend and Validator are required")
 	}
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -142,16 +142,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		store:     cfg.Store,
 		backend:   cfg.Backend,
 		validator: cfg.Validator,
-		policy:    cfg.Policy,
 		log:       cfg.Logger,
 		clock:     cfg.Clock,
-		dirs:      map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		done:      newWaiters(),
 	}
-	for _, d := range cfg.Directories {
-		s.dirs[d] = true
+	profiles, err := cfg.Backend.Profiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acme: list the backend's profiles: %w", err)
 	}
+	names := make([]string, len(profiles))
+	for i, p := range profiles {
+		names[i] = p.Name
+	}
+	s.dirs = newRegistry(cfg.Store, names, cfg.Clock)
 	s.nonces, err = newNonceService(ctx, cfg.Store, cfg.Clock, cfg.NonceLifetime)
 	if err != nil {
 		return nil, err
@@ -194,9 +198,6 @@ func setDefaults(c *Config) {
 	}
 	if c.InstanceID == "" {
 		c.InstanceID = uuid.NewString()
-	}
-	if len(c.Directories) == 0 {
-		c.Directories = []string{"default"}
 	}
 }
 

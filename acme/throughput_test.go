@@ -19,7 +19,6 @@ import (
 
 	"github.com/acmegate/acmegate/acme"
 	"github.com/acmegate/acmegate/ca/local"
-	"github.com/acmegate/acmegate/policy"
 	"github.com/acmegate/acmegate/storage"
 	"github.com/acmegate/acmegate/storage/sqlite"
 	"github.com/acmegate/acmegate/validation"
@@ -52,10 +51,6 @@ func newBenchCluster(b *testing.B, instances int, open func() storage.Store) *be
 	if err != nil {
 		b.Fatal(err)
 	}
-	pol, err := policy.New(policy.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	var servers []*httptest.Server
 	for range instances {
 		ts := httptest.NewUnstartedServer(nil)
@@ -66,6 +61,9 @@ func newBenchCluster(b *testing.B, instances int, open func() storage.Store) *be
 	rr := &rrTransport{base: servers[0].Client().Transport}
 	for _, ts := range servers {
 		st := open()
+		if err := acme.PutConfigDirectories(ctx, st, []string{"default"}, []acme.DirectoryDefinition{{Name: "default"}}, time.Now().UTC()); err != nil {
+			b.Fatal(err)
+		}
 		v, err := validation.New(validation.Config{
 			Resolvers:       []string{bc.dns.Addr()},
 			HTTPPort:        bc.http01.port,
@@ -76,7 +74,7 @@ func newBenchCluster(b *testing.B, instances int, open func() storage.Store) *be
 			b.Fatal(err)
 		}
 		srv, err := acme.New(ctx, acme.Config{
-			BaseURL: bc.url, Store: st, Backend: authority, Validator: v, Policy: pol,
+			BaseURL: bc.url, Store: st, Backend: authority, Validator: v,
 			Logger: slog.New(slog.NewTextHandler(testWriter{b}, &slog.HandlerOptions{Level: slog.LevelError})),
 		})
 		if err != nil {

@@ -242,7 +242,7 @@ func splitPayload(payload []byte) (postAsGet bool, err error) {
 
 // postForAccount verifies a request signed by an existing, valid account of
 // the request's directory, named by kid.
-func (s *Server) postForAccount(r *http.Request, dir string) (*authedRequest, error) {
+func (s *Server) postForAccount(r *http.Request, d *directory) (*authedRequest, error) {
 	p, err := s.readJWS(r)
 	if err != nil {
 		return nil, err
@@ -250,10 +250,11 @@ func (s *Server) postForAccount(r *http.Request, dir string) (*authedRequest, er
 	if p.jwk != nil || p.header.KID == "" {
 		return nil, Malformed("this request must be signed with an account key named by kid, without jwk")
 	}
-	return s.verifyKID(r, dir, p)
+	return s.verifyKID(r, d, p)
 }
 
-func (s *Server) verifyKID(r *http.Request, dir string, p *parsedJWS) (*authedRequest, error) {
+func (s *Server) verifyKID(r *http.Request, d *directory, p *parsedJWS) (*authedRequest, error) {
+	dir := d.name
 	if p.jwk != nil {
 		return nil, Malformed("JWS must have exactly one of jwk and kid")
 	}
@@ -292,20 +293,21 @@ func (s *Server) verifyKID(r *http.Request, dir string, p *parsedJWS) (*authedRe
 
 // selfAuthenticatedPOST verifies a request signed by the key it carries in
 // jwk (newAccount, RFC 8555 §7.3).
-func (s *Server) selfAuthenticatedPOST(r *http.Request, dir string) (*authedRequest, *parsedJWS, error) {
+func (s *Server) selfAuthenticatedPOST(r *http.Request, d *directory) (*authedRequest, *parsedJWS, error) {
 	p, err := s.readJWS(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	ar, err := s.verifyJWK(r, dir, p)
+	ar, err := s.verifyJWK(r, d, p)
 	return ar, p, err
 }
 
-func (s *Server) verifyJWK(r *http.Request, dir string, p *parsedJWS) (*authedRequest, error) {
+func (s *Server) verifyJWK(r *http.Request, d *directory, p *parsedJWS) (*authedRequest, error) {
+	dir := d.name
 	if p.jwk == nil || p.header.KID != "" {
 		return nil, Malformed("this request must be signed with the key given in jwk, without kid")
 	}
-	if err := s.policy.GoodAccountKey(p.jwk.Key); err != nil {
+	if err := d.policy.GoodAccountKey(p.jwk.Key); err != nil {
 		return nil, policyProblem(err)
 	}
 	payload, err := p.verifyWith(p.jwk)
@@ -324,7 +326,8 @@ func (s *Server) verifyJWK(r *http.Request, dir string, p *parsedJWS) (*authedRe
 
 // postForAccountOrKey verifies a request signed either by an account (kid)
 // or by the key in jwk (revokeCert, RFC 8555 §7.6).
-func (s *Server) postForAccountOrKey(r *http.Request, dir string) (*authedRequest, error) {
+func (s *Server) postForAccountOrKey(r *http.Request, d *directory) (*authedRequest, error) {
+	dir := d.name
 	p, err := s.readJWS(r)
 	if err != nil {
 		return nil, err
@@ -346,7 +349,7 @@ func (s *Server) postForAccountOrKey(r *http.Request, dir string) (*authedReques
 		}
 		return &authedRequest{URL: p.header.URL, Directory: dir, JWK: p.jwk, Payload: payload, PostAsGet: pag}, nil
 	}
-	return s.verifyKID(r, dir, p)
+	return s.verifyKID(r, d, p)
 }
 
 // accountIDFromKID extracts the account id from a kid, which must be an

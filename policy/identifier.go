@@ -97,26 +97,17 @@ func (p *Policy) checkIdentifier(id Identifier) (Identifier, *Error) {
 
 // willing decides whether the policy issues for a well-formed, normalised
 // identifier. Refusals here are rejectedIdentifier: the identifier is fine,
-// the server will not certify it (RFC 8555 §6.7). Allow-lists, profiles and
-// pre-validated domains belong here.
+// the server will not certify it (RFC 8555 §6.7). The rules that hold for
+// every directory come first, then the directory's deny- and allow-lists.
 func (p *Policy) willing(id Identifier) *Error {
 	switch id.Type {
 	case TypeDNS:
-		base, wildcard := cutWildcard(id.Value)
-		if !wildcard {
-			return nil
+		if base, wildcard := cutWildcard(id.Value); wildcard {
+			if err := p.willingWildcard(base); err != nil {
+				return err
+			}
 		}
-		if !p.allowWildcard {
-			return newError(KindRejectedIdentifier, "wildcard names are not allowed by this directory's policy")
-		}
-		// CA/B Baseline Requirements §3.2.2.6: no wildcard directly under a
-		// registry-controlled label or public suffix. A name with one label
-		// is a TLD whether or not the suffix list knows it (an internal
-		// ".corp"); private suffix-list entries are left to operators, who
-		// may own them.
-		if suffix, icann := publicsuffix.PublicSuffix(base); suffix == base && (icann || !strings.Contains(base, ".")) {
-			return newError(KindRejectedIdentifier, "a wildcard directly under the public suffix %q is not allowed", base)
-		}
+		return p.willingName(id.Value)
 	case TypeIP:
 		if !p.allowIP {
 			return newError(KindRejectedIdentifier, "IP address identifiers are not allowed by this directory's policy")
@@ -130,6 +121,23 @@ func (p *Policy) willing(id Identifier) *Error {
 		if addr.IsMulticast() {
 			return newError(KindRejectedIdentifier, "a multicast address cannot be certified")
 		}
+		return p.willingAddr(addr)
+	}
+	return nil
+}
+
+// willingWildcard applies the wildcard rules to the base of a wildcard name.
+func (p *Policy) willingWildcard(base string) *Error {
+	if !p.allowWildcard {
+		return newError(KindRejectedIdentifier, "wildcard names are not allowed by this directory's policy")
+	}
+	// CA/B Baseline Requirements §3.2.2.6: no wildcard directly under a
+	// registry-controlled label or public suffix. A name with one label
+	// is a TLD whether or not the suffix list knows it (an internal
+	// ".corp"); private suffix-list entries are left to operators, who
+	// may own them.
+	if suffix, icann := publicsuffix.PublicSuffix(base); suffix == base && (icann || !strings.Contains(base, ".")) {
+		return newError(KindRejectedIdentifier, "a wildcard directly under the public suffix %q is not allowed", base)
 	}
 	return nil
 }

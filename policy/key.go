@@ -22,7 +22,9 @@ const (
 
 // GoodAccountKey decides whether pub may be an ACME account key (the key of a
 // newAccount JWS or of a key change). A refusal is an *Error of kind
-// badPublicKey (RFC 8555 §6.7) whose detail names the failed rule.
+// badPublicKey (RFC 8555 §6.7) whose detail names the failed rule. The
+// checks, in order: the directory's AllowedKeyTypes, the rules of the key's
+// type, and the directory's BlockedKeys.
 func (p *Policy) GoodAccountKey(pub crypto.PublicKey) error {
 	if err := p.goodKey(pub, useAccount); err != nil {
 		return err
@@ -32,7 +34,8 @@ func (p *Policy) GoodAccountKey(pub crypto.PublicKey) error {
 
 // GoodCertificateKey decides whether pub may be the subject public key of a
 // certificate. A refusal is an *Error of kind badPublicKey whose detail names
-// the failed rule; CheckCSR reports the same reasons as badCSR.
+// the failed rule; CheckCSR reports the same reasons as badCSR. The checks
+// are those of GoodAccountKey, except that Ed25519 is never accepted.
 func (p *Policy) GoodCertificateKey(pub crypto.PublicKey) error {
 	if err := p.goodKey(pub, useCertificate); err != nil {
 		return err
@@ -40,15 +43,31 @@ func (p *Policy) GoodCertificateKey(pub crypto.PublicKey) error {
 	return nil
 }
 
-// goodKey dispatches on the key type.
+// goodKey applies the rules of the key's type, then the blocklist.
 func (p *Policy) goodKey(pub crypto.PublicKey, use keyUse) *Error {
-	switch k := pointerKey(pub).(type) {
+	pub = pointerKey(pub)
+	if err := p.goodKeyOfType(pub, use); err != nil {
+		return err
+	}
+	return p.notBlocked(pub, use)
+}
+
+// goodKeyOfType dispatches on the key type: whether the directory accepts
+// the type, then the type's own rules.
+func (p *Policy) goodKeyOfType(pub crypto.PublicKey, use keyUse) *Error {
+	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if k != nil {
+			if err := p.keyTypeAllowed(keyTypeRSA, use); err != nil {
+				return err
+			}
 			return p.goodRSA(k, use)
 		}
 	case *ecdsa.PublicKey:
 		if k != nil {
+			if err := p.keyTypeAllowed(keyTypeECDSA, use); err != nil {
+				return err
+			}
 			return p.goodECDSA(k, use)
 		}
 	case ed25519.PublicKey:
@@ -173,10 +192,10 @@ func (p *Policy) goodECDSA(k *ecdsa.PublicKey, use keyUse) *Error {
 // certificates, since publicly-trusted CAs do not issue for Ed25519 keys.
 func (p *Policy) goodEd25519(k ed25519.PublicKey, use keyUse) *Error {
 	if use == useCertificate {
-		return newError(KindBadPublicKey, "Ed25519 certificate keys are not supported; use RSA or ECDSA")
+		return newError(KindBadPublicKey, "Ed25519 certificate keys are not supported; use %s", strings.Join(p.keyTypes.names(use), " or "))
 	}
-	if !p.allowEd25519 {
-		return newError(KindBadPublicKey, "Ed25519 account keys are not allowed by this directory's policy")
+	if err := p.keyTypeAllowed(keyTypeEd25519, use); err != nil {
+		return err
 	}
 	// RFC 8032 §5.1.5: a public key is a 32-byte encoded point.
 	if len(k) != ed25519.PublicKeySize {

@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNew(t *testing.T) {
@@ -21,6 +23,51 @@ func TestNew(t *testing.T) {
 		{name: "RSA minimum above the maximum", cfg: Config{RSAMinBits: 4096, RSAMaxBits: 3072}, wantErr: "RSAMinBits 4096 is above RSAMaxBits 3072"},
 		{name: "misspelt account curve", cfg: Config{AccountCurves: []string{"P256"}}, wantErr: `AccountCurves: unknown curve "P256"`},
 		{name: "P-224 certificate curve", cfg: Config{CertificateCurves: []string{"P-256", "P-224"}}, wantErr: `CertificateCurves: unknown curve "P-224"`},
+
+		// Domains.
+		{name: "domains normalised", cfg: Config{AllowedDomains: []string{"Example.COM.", "bücher.example", "internal"}, DeniedDomains: []string{"corp.example.com"}, PreValidatedDomains: []string{"example.com"}}},
+		{name: "empty domain", cfg: Config{AllowedDomains: []string{"example.com", ""}}, wantErr: `AllowedDomains: "": the domain is empty`},
+		{name: "lone dot", cfg: Config{DeniedDomains: []string{"."}}, wantErr: `DeniedDomains: ".": the domain is empty`},
+		{name: "wildcard domain", cfg: Config{AllowedDomains: []string{"*.example.com"}}, wantErr: `AllowedDomains: "*.example.com": a domain must not contain "*"`},
+		{name: "leading dot", cfg: Config{DeniedDomains: []string{".example.com"}}, wantErr: `DeniedDomains: ".example.com": a domain must not start with a dot`},
+		{name: "empty label", cfg: Config{AllowedDomains: []string{"example..com"}}, wantErr: `"example..com": the DNS name contains an empty label`},
+		{name: "underscore in a domain", cfg: Config{PreValidatedDomains: []string{"_acme.example.com"}}, wantErr: `PreValidatedDomains: "_acme.example.com": the label "_acme" contains an underscore`},
+		{name: "IP address as a domain", cfg: Config{AllowedDomains: []string{"192.0.2.1"}}, wantErr: "an IP address is not a domain; put networks in AllowedCIDRs"},
+		{name: "all-numeric TLD domain", cfg: Config{DeniedDomains: []string{"10.0.0"}}, wantErr: `the top-level label "0" is all-numeric`},
+		{name: "bad A-label domain", cfg: Config{AllowedDomains: []string{"xn--zz.example"}}, wantErr: "not a valid IDNA A-label"},
+		{name: "non-ASCII domain without an A-label", cfg: Config{AllowedDomains: []string{"\u0301a.example"}}, wantErr: "has no valid A-label form"},
+		{name: "overlong domain", cfg: Config{AllowedDomains: []string{nameOfLength(254)}}, wantErr: "254 characters long; the maximum is 253"},
+
+		// Patterns.
+		{name: "patterns", cfg: Config{AllowedPatterns: []string{"*.svc.example.com", "**.dev.Example.com.", "www.example.com", "a.**.*.example"}, DeniedPatterns: []string{"admin.*.example.com"}}},
+		{name: "empty pattern", cfg: Config{AllowedPatterns: []string{""}}, wantErr: `AllowedPatterns: "": the pattern is empty`},
+		{name: "glob inside a label", cfg: Config{AllowedPatterns: []string{"web-*.example.com"}}, wantErr: `AllowedPatterns: "web-*.example.com": the label "web-*" mixes "*" with other characters`},
+		{name: "triple asterisk", cfg: Config{DeniedPatterns: []string{"***.example.com"}}, wantErr: `DeniedPatterns: "***.example.com": the label "***" mixes`},
+		{name: "pattern with an empty label", cfg: Config{DeniedPatterns: []string{"*..example.com"}}, wantErr: "the pattern contains an empty label"},
+		{name: "pattern with a leading dot", cfg: Config{AllowedPatterns: []string{".example.com"}}, wantErr: "the pattern contains an empty label"},
+		{name: "pattern with an underscore", cfg: Config{AllowedPatterns: []string{"*._tcp.example.com"}}, wantErr: `the label "_tcp" contains an underscore`},
+		{name: "pattern with a bad A-label", cfg: Config{AllowedPatterns: []string{"*.xn--zz.example"}}, wantErr: "not a valid IDNA A-label"},
+
+		// Networks.
+		{name: "CIDRs", cfg: Config{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.7/32")}}},
+		{name: "invalid CIDR", cfg: Config{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), {}}}, wantErr: "AllowedCIDRs: entry 2 is not a valid network prefix"},
+		{name: "CIDR with host bits", cfg: Config{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}}, wantErr: "192.0.2.1/24 has host bits set; did you mean 192.0.2.0/24?"},
+		{name: "IPv6 CIDR with host bits", cfg: Config{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")}}, wantErr: "did you mean 2001:db8::/64?"},
+		{name: "IPv4-mapped CIDR", cfg: Config{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("::ffff:192.0.2.0/120")}}, wantErr: "is an IPv4-mapped IPv6 prefix"},
+		{name: "CIDRs with IP identifiers denied", cfg: Config{DenyIP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, wantErr: "AllowedCIDRs is set but DenyIP refuses every IP identifier"},
+
+		// Validity.
+		{name: "max validity", cfg: Config{MaxValidity: 90 * 24 * time.Hour}},
+		{name: "negative max validity", cfg: Config{MaxValidity: -time.Hour}, wantErr: "MaxValidity -1h0m0s is negative"},
+
+		// Key blocklist and key types.
+		{name: "blocked keys in either case", cfg: Config{BlockedKeys: []string{strings.Repeat("ab", 32), strings.Repeat("CD", 32)}}},
+		{name: "blocked key too short", cfg: Config{BlockedKeys: []string{strings.Repeat("ab", 20)}}, wantErr: "is not a SHA-256 in hex (64 hex digits)"},
+		{name: "blocked key not hex", cfg: Config{BlockedKeys: []string{strings.Repeat("zz", 32)}}, wantErr: "is not a SHA-256 in hex"},
+		{name: "key types", cfg: Config{AllowedKeyTypes: []string{"ecdsa", "Ed25519"}}},
+		{name: "unknown key type", cfg: Config{AllowedKeyTypes: []string{"RSA", "DSA"}}, wantErr: `AllowedKeyTypes: unknown key type "DSA"`},
+		{name: "Ed25519 only", cfg: Config{AllowedKeyTypes: []string{"Ed25519"}}, wantErr: "must include RSA or ECDSA: certificate keys are never Ed25519"},
+		{name: "Ed25519 listed and denied", cfg: Config{AllowedKeyTypes: []string{"ECDSA", "Ed25519"}, DenyEd25519AccountKeys: true}, wantErr: "AllowedKeyTypes lists Ed25519 but DenyEd25519AccountKeys refuses it"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -178,3 +178,40 @@ type Page struct {
 	Cursor string
 	Limit  int
 }
+
+// Directory is one ACME directory (a team's endpoint). Its settings
+// (policy, profiles, EAB, CAA, …) belong to the protocol layer, which
+// stores them as an opaque JSON document; storage only keeps them.
+type Directory struct {
+	Name     string
+	Disabled bool
+	// Settings is the directory's configuration as JSON.
+	Settings []byte
+	// Source says where the directory is defined: "config" for the
+	// configuration file (rewritten at every start) or "runtime" for the
+	// CLI and admin API.
+	Source    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// EABKey is an External Account Binding key (RFC 8555 §7.3.4).
+type EABKey struct {
+	// ID is the key identifier handed to the subscriber.
+	ID        string
+	Directory string
+	Label     string
+	// SealedKey is the HMAC key as the caller sealed it (encrypted): storage
+	// never holds the key in plain text.
+	SealedKey []byte
+	// Reusable keys may bind any number of accounts; others bind one.
+	Reusable bool
+	// ExpiresAt is when the key stops binding accounts; zero means never.
+	ExpiresAt time.Time
+	// RevokedAt is when the key was revoked; zero while it is not.
+	RevokedAt time.Time
+	// Bound is how many accounts the key has bound.
+	Bound      int
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}

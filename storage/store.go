@@ -23,6 +23,9 @@ var (
 	// ErrConflict: a uniqueness rule or an optimistic-concurrency check
 	// (UPDATE … WHERE status = old) refused the write. Nothing was written.
 	ErrConflict = errors.New("storage: conflict")
+	// ErrKeyUnusable: an EAB key cannot bind another account (single-use and
+	// already bound, revoked, or expired). Nothing was written.
+	ErrKeyUnusable = errors.New("storage: EAB key cannot bind another account")
 )
 
 // Every method that addresses a row by id MUST return ErrNotFound when the
@@ -32,6 +35,12 @@ var (
 type AccountStore interface {
 	// CreateAccount inserts a. It MUST return ErrConflict, and write nothing,
 	// when an account with the same KeyThumbprint exists in a.Directory.
+	// When a.EABKeyID is set, the same transaction binds the key: it MUST
+	// return ErrKeyUnusable, writing nothing, if that key does not exist in
+	// a.Directory, is revoked, expired at a.CreatedAt, or is single-use and
+	// already bound, so that concurrent bindings of a single-use key let
+	// exactly one account through; on success the key's Bound count grows
+	// by one and its LastUsedAt is a.CreatedAt.
 	CreateAccount(ctx context.Context, a *Account) error
 	// GetAccount returns the account with that id or ErrNotFound.
 	GetAccount(ctx context.Context, id string) (*Account, error)
@@ -47,6 +56,34 @@ type AccountStore interface {
 	// account of the same directory already has newThumbprint, or when the
 	// current key is no longer oldThumbprint.
 	ChangeAccountKey(ctx context.Context, id, oldThumbprint, newThumbprint string, newJWK []byte) error
+}
+
+// DirectoryStore holds ACME directories.
+type DirectoryStore interface {
+	// PutDirectory inserts d or replaces the directory of the same name
+	// (its Disabled, Settings, Source and UpdatedAt; CreatedAt is kept).
+	PutDirectory(ctx context.Context, d *Directory) error
+	// CreateDirectory inserts d; ErrConflict if the name is taken.
+	CreateDirectory(ctx context.Context, d *Directory) error
+	// GetDirectory returns the directory or ErrNotFound.
+	GetDirectory(ctx context.Context, name string) (*Directory, error)
+	// ListDirectories returns every directory, by name.
+	ListDirectories(ctx context.Context) ([]*Directory, error)
+}
+
+// EABStore holds External Account Binding keys.
+type EABStore interface {
+	// CreateEABKey inserts k; ErrConflict if the id is taken.
+	CreateEABKey(ctx context.Context, k *EABKey) error
+	// GetEABKey returns the key or ErrNotFound.
+	GetEABKey(ctx context.Context, id string) (*EABKey, error)
+	// ListEABKeys returns the keys of a directory, newest first.
+	ListEABKeys(ctx context.Context, dir string) ([]*EABKey, error)
+	// RevokeEABKey marks the key revoked at now and, when
+	// deactivateAccounts is set, deactivates every account it bound, in one
+	// transaction; it returns how many accounts it deactivated. ErrConflict
+	// if the key is already revoked.
+	RevokeEABKey(ctx context.Context, id string, deactivateAccounts bool, now time.Time) (int, error)
 }
 
 // OrderStore holds orders, authorizations and challenges.
@@ -170,6 +207,8 @@ type SecretStore interface {
 
 // Store is everything acmegate persists.
 type Store interface {
+	DirectoryStore
+	EABStore
 	AccountStore
 	OrderStore
 	CertificateStore

@@ -15,7 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/acmegate/acmegate/policy"
+	"github.com/acmegate/acmegate/acme"
 )
 
 // Config is the YAML configuration file. Every field has a default, so
@@ -30,15 +30,36 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// PublicURL is the URL clients use, e.g. https://acme.example.com when
 	// a TLS-terminating proxy is in front. Default: https://LISTEN.
-	PublicURL  string           `yaml:"public_url"`
-	TLS        TLSConfig        `yaml:"tls"`
-	Storage    StorageConfig    `yaml:"storage"`
-	CA         CAConfig         `yaml:"ca"`
-	Meta       MetaConfig       `yaml:"meta"`
-	Validation ValidationConfig `yaml:"validation"`
-	Policy     PolicyConfig     `yaml:"policy"`
-	Limits     LimitsConfig     `yaml:"limits"`
-	Log        LogConfig        `yaml:"log"`
+	PublicURL string        `yaml:"public_url"`
+	TLS       TLSConfig     `yaml:"tls"`
+	Storage   StorageConfig `yaml:"storage"`
+	CA        CAConfig      `yaml:"ca"`
+	// Directories are the ACME directories this file defines (one per
+	// team). With none, a "default" directory with default settings is
+	// created unless one exists already. Directories can also be created at
+	// run time with `acmegate directory create`.
+	Directories []DirectoryConfig `yaml:"directories"`
+	Validation  ValidationConfig  `yaml:"validation"`
+	Secrets     SecretsConfig     `yaml:"secrets"`
+	Limits      LimitsConfig      `yaml:"limits"`
+	Log         LogConfig         `yaml:"log"`
+}
+
+// DirectoryConfig is one directory of the configuration file: its name and
+// its settings (README, "Directories").
+type DirectoryConfig struct {
+	Name                   string `yaml:"name"`
+	Disabled               bool   `yaml:"disabled"`
+	acme.DirectorySettings `yaml:",inline"`
+}
+
+// SecretsConfig says where the key that seals EAB HMAC keys in the
+// database lives.
+type SecretsConfig struct {
+	// KeyFile holds 32 random bytes, created 0600 if missing. Every
+	// instance sharing a database needs the same file. Default:
+	// DATA_DIR/secrets.key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // TLSConfig says how the ACME listener gets its certificate.
@@ -89,13 +110,17 @@ type LocalCAConfig struct {
 	// CommonName is the base of the CA certificates' names. Default:
 	// "acmegate local".
 	CommonName string `yaml:"common_name"`
+	// Profiles are the certificate templates directories' profiles can
+	// name as their product. Default: one profile "default" with Validity.
+	Profiles []LocalProfileConfig `yaml:"profiles"`
 }
 
-// MetaConfig is the directory's meta object.
-type MetaConfig struct {
-	TermsOfService string   `yaml:"terms_of_service"`
-	Website        string   `yaml:"website"`
-	CAAIdentities  []string `yaml:"caa_identities"`
+// LocalProfileConfig is one certificate template of the local CA.
+type LocalProfileConfig struct {
+	Name        string        `yaml:"name"`
+	Description string        `yaml:"description"`
+	Validity    time.Duration `yaml:"validity"`
+	ClientAuth  bool          `yaml:"client_auth"`
 }
 
 // ValidationConfig configures challenge validation.
@@ -114,18 +139,6 @@ type ValidationConfig struct {
 	// validation may connect to anyway, e.g. ["10.0.0.0/8"] for a private
 	// CA. Default: none.
 	AllowedNetworks []string `yaml:"allowed_networks"`
-}
-
-// PolicyConfig configures identifier and key policy.
-type PolicyConfig struct {
-	// DenyWildcard refuses wildcard names. Default: false.
-	DenyWildcard bool `yaml:"deny_wildcard"`
-	// DenyIP refuses IP identifiers (RFC 8738). Default: false.
-	DenyIP bool `yaml:"deny_ip"`
-	// MaxNames is the most identifiers per order. Default: 100.
-	MaxNames int `yaml:"max_names"`
-	// RSAMinBits is the smallest RSA key accepted. Default: 2048.
-	RSAMinBits int `yaml:"rsa_min_bits"`
 }
 
 // LimitsConfig holds lifetimes and protocol limits.
@@ -221,6 +234,7 @@ func (c *Config) setDefaults() {
 	}
 	dur(&c.Validation.Timeout, 10*time.Second)
 	dur(&c.Validation.RetryWindow, 20*time.Second)
+	str(&c.Secrets.KeyFile, filepath.Join(c.DataDir, "secrets.key"))
 	str(&c.Log.Level, "info")
 	str(&c.Log.Format, "json")
 }
@@ -246,6 +260,16 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: validation.allowed_networks: %q is not a CIDR prefix", n)
 		}
 	}
+	seen := map[string]bool{}
+	for _, d := range c.Directories {
+		if !acme.ValidDirectoryName(d.Name) {
+			return fmt.Errorf("config: directory name %q must be 1-63 lower-case letters, digits or hyphens", d.Name)
+		}
+		if seen[d.Name] {
+			return fmt.Errorf("config: directory %q is defined twice", d.Name)
+		}
+		seen[d.Name] = true
+	}
 	switch c.Log.Format {
 	case "json", "text":
 	default:
@@ -261,14 +285,4 @@ func hostOf(raw string) string {
 		return ""
 	}
 	return u.Hostname()
-}
-
-// policyConfig turns the policy section into policy.Config.
-func (c *Config) policyConfig() policy.Config {
-	return policy.Config{
-		DenyWildcard: c.Policy.DenyWildcard,
-		DenyIP:       c.Policy.DenyIP,
-		MaxNames:     c.Policy.MaxNames,
-		RSAMinBits:   c.Policy.RSAMinBits,
-	}
 }

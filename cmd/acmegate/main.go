@@ -2,6 +2,8 @@
 //
 //	acmegate serve   [--config FILE]   run the ACME server
 //	acmegate migrate [--config FILE]   apply database migrations and exit
+//	acmegate directory create|list|show|update|disable|enable …
+//	acmegate eab create|list|revoke …
 //	acmegate version                   print the version
 //
 // The config file may also be named by ACMEGATE_CONFIG. This package owns
@@ -15,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -38,6 +41,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", os.Getenv("ACMEGATE_CONFIG"), "path of the YAML configuration file (env ACMEGATE_CONFIG)")
 	switch cmd {
 	case "serve", "migrate":
+	case "directory", "eab":
+		path, verbArgs := splitConfigFlag(rest, *configPath)
+		cfg, err := loadConfig(path)
+		if err == nil {
+			if cmd == "directory" {
+				err = runDirectory(ctx, cfg, verbArgs, stdout)
+			} else {
+				err = runEAB(ctx, cfg, verbArgs, stdout)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "acmegate:", err)
+			return 1
+		}
+		return 0
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "acmegate", version)
 		return 0
@@ -70,12 +88,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// splitConfigFlag takes --config out of a verb's arguments, which have flags
+// of their own.
+func splitConfigFlag(args []string, def string) (string, []string) {
+	path := def
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case (a == "--config" || a == "-config") && i+1 < len(args):
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--config="):
+			path = strings.TrimPrefix(a, "--config=")
+		case strings.HasPrefix(a, "-config="):
+			path = strings.TrimPrefix(a, "-config=")
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return path, rest
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: acmegate <command> [--config FILE]
 
 commands:
-  serve     run the ACME server (no config needed: SQLite and a local CA in ./acmegate-data)
-  migrate   apply database migrations and exit
-  version   print the version
+  serve       run the ACME server (no config needed: SQLite and a local CA in ./acmegate-data)
+  migrate     apply database migrations and exit
+  directory   create|list|show|update|disable|enable NAME [--settings FILE]
+  eab         create --directory NAME [--reusable] [--expires 720h] [--label TEXT]
+              list --directory NAME | revoke KID [--deactivate-accounts]
+  version     print the version
 `)
 }

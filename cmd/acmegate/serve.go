@@ -17,9 +17,7 @@ import (
 	"time"
 
 	"github.com/acmegate/acmegate/acme"
-	"github.com/acmegate/acmegate/ca"
 	"github.com/acmegate/acmegate/ca/local"
-	"github.com/acmegate/acmegate/policy"
 	"github.com/acmegate/acmegate/storage"
 	"github.com/acmegate/acmegate/storage/postgres"
 	"github.com/acmegate/acmegate/storage/sqlite"
@@ -85,22 +83,15 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := openStore(ctx, cfg, log)
+	comp, err := openComponents(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-
-	localCA, err := local.New(ctx, local.Config{
-		Dir:        cfg.CA.Local.Dir,
-		KeyType:    cfg.CA.Local.KeyType,
-		Validity:   cfg.CA.Local.Validity,
-		CommonName: cfg.CA.Local.CommonName,
-	})
-	if err != nil {
-		return fmt.Errorf("local CA: %w", err)
+	defer comp.close()
+	st, localCA := comp.store, comp.localCA
+	if err := putConfigDirectories(ctx, cfg, comp); err != nil {
+		return err
 	}
-	var backend ca.Backend = localCA
 
 	var allowed []netip.Prefix
 	for _, n := range cfg.Validation.AllowedNetworks {
@@ -117,10 +108,6 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("validation: %w", err)
 	}
-	pol, err := policy.New(cfg.policyConfig())
-	if err != nil {
-		return fmt.Errorf("policy: %w", err)
-	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -135,16 +122,11 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		publicURL = scheme + "://" + ln.Addr().String()
 	}
 	srv, err := acme.New(ctx, acme.Config{
-		BaseURL:   publicURL,
-		Store:     st,
-		Backend:   backend,
-		Validator: validator,
-		Policy:    pol,
-		Meta: acme.Meta{
-			TermsOfService: cfg.Meta.TermsOfService,
-			Website:        cfg.Meta.Website,
-			CAAIdentities:  cfg.Meta.CAAIdentities,
-		},
+		BaseURL:               publicURL,
+		Store:                 st,
+		Backend:               comp.backend,
+		Validator:             validator,
+		Sealer:                comp.sealer,
 		Logger:                log,
 		NonceLifetime:         cfg.Limits.NonceLifetime,
 		OrderLifetime:         cfg.Limits.OrderLifetime,

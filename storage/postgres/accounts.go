@@ -16,6 +16,28 @@ const accountColumns = `id, directory, status, contact, terms_agreed, key_thumbp
 const (
 	sqlInsertAccount = `INSERT INTO accounts (` + accountColumns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	// RFC 8555 §7.3.4: the key is bound, and the account inserted, only if
+	// the key exists in the account's directory, is not revoked, has not
+	// expired at the account's creation ($9) and is reusable or still
+	// unbound. Concurrent bindings of a single-use key queue on the key's
+	// row lock; each re-checks bound = 0 once the one before it commits,
+	// so exactly one matches. A duplicate thumbprint or id fails the whole
+	// statement, the binding with it. When the key refuses, the final
+	// SELECT also says whether the thumbprint (or the id) was taken, so
+	// that case reports ErrConflict as it does without a key.
+	sqlInsertAccountEAB = `WITH bound AS (
+    UPDATE eab_keys SET bound = bound + 1, last_used_at = $9
+    WHERE id = $8 AND directory = $2 AND revoked_at IS NULL
+        AND (expires_at IS NULL OR expires_at > $9) AND (reusable OR bound = 0)
+    RETURNING id),
+inserted AS (
+    INSERT INTO accounts (` + accountColumns + `)
+    SELECT $1::text, $2::text, $3::text, $4::text[], $5::boolean, $6::text, $7::bytea, bound.id,
+           $9::timestamptz, $10::timestamptz
+    FROM bound)
+SELECT EXISTS (SELECT 1 FROM bound),
+    EXISTS (SELECT 1 FROM accounts WHERE directory = $2 AND key_thumbprint = $6)
+        OR EXISTS (SELECT 1 FROM accounts WHERE id = $1)`
 	sqlGetAccount             = `SELECT ` + accountColumns + ` FROM accounts WHERE id = $1`
 	sqlGetAccountByThumbprint = `SELECT ` + accountColumns + ` FROM accounts
 WHERE directory = $1 AND key_thumbprint = $2`
@@ -38,15 +60,30 @@ SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $3), EXISTS (SELECT 1 FROM chan
 
 // CreateAccount inserts a; ErrConflict when its key is taken in its
 // directory (the unique constraint decides, so two concurrent creations with
-// the same key cannot both succeed).
+// the same key cannot both succeed). When a.EABKeyID is set, one statement
+// binds the key and inserts a; ErrKeyUnusable when the key refuses.
 func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
-	_, err := s.exec(ctx, sqlInsertAccount,
-		a.ID, a.Directory, string(a.Status), nonNil(a.Contact), a.TermsAgreed,
-		a.KeyThumbprint, nonNil(a.KeyJWK), a.EABKeyID, a.CreatedAt, a.UpdatedAt)
-	if err != nil {
+	args := []any{a.ID, a.Directory, string(a.Status), nonNil(a.Contact), a.TermsAgreed,
+		a.KeyThumbprint, nonNil(a.KeyJWK), a.EABKeyID, a.CreatedAt, a.UpdatedAt}
+	if a.EABKeyID == "" {
+		if _, err := s.exec(ctx, sqlInsertAccount, args...); err != nil {
+			return fmt.Errorf("postgres: create account %q: %w", a.ID, err)
+		}
+		return nil
+	}
+	var bound, taken bool
+	if err := s.queryRow(ctx, sqlInsertAccountEAB, args...).Scan(&bound, &taken); err != nil {
 		return fmt.Errorf("postgres: create account %q: %w", a.ID, err)
 	}
-	return nil
+	switch {
+	case bound:
+		return nil
+	case taken:
+		return fmt.Errorf("postgres: create account %q: id or key thumbprint taken in directory %q: %w",
+			a.ID, a.Directory, storage.ErrConflict)
+	default:
+		return fmt.Errorf("postgres: create account %q: EAB key %q: %w", a.ID, a.EABKeyID, storage.ErrKeyUnusable)
+	}
 }
 
 // GetAccount returns the account with that id or ErrNotFound.

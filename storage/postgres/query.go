@@ -24,6 +24,13 @@ func (s *Store) exec(ctx context.Context, sql string, args ...any) (pgconn.Comma
 	return tag, s.fail(err)
 }
 
+// inTx runs fn in one transaction, committing if fn returns nil and rolling
+// back otherwise. For the few methods that need two statements, each with
+// its own snapshot; the others are single statements.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return s.fail(pgx.BeginFunc(ctx, s.pool, fn))
+}
+
 // row is a single-row result whose error goes through fail.
 type row struct {
 	s *Store

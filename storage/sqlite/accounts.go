@@ -31,11 +31,24 @@ WHERE id = ? AND key_thumbprint = ?`
 
 // CreateAccount inserts a; ErrConflict when its key is taken in its
 // directory (the unique index decides, so two concurrent creations with the
-// same key cannot both succeed).
+// same key cannot both succeed). When a.EABKeyID is set the same
+// transaction binds that key, after the insert, so a refused account never
+// consumes it; ErrKeyUnusable rolls the insert back.
 func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
-	_, err := s.writer().exec(ctx, sqlInsertAccount,
-		a.ID, a.Directory, string(a.Status), jval(nonNil(a.Contact)), a.TermsAgreed,
-		a.KeyThumbprint, a.KeyJWK, a.EABKeyID, tval(a.CreatedAt), tval(a.UpdatedAt))
+	args := []any{a.ID, a.Directory, string(a.Status), jval(nonNil(a.Contact)), a.TermsAgreed,
+		a.KeyThumbprint, a.KeyJWK, a.EABKeyID, tval(a.CreatedAt), tval(a.UpdatedAt)}
+	if a.EABKeyID == "" {
+		if _, err := s.writer().exec(ctx, sqlInsertAccount, args...); err != nil {
+			return fmt.Errorf("sqlite: create account %q: %w", a.ID, err)
+		}
+		return nil
+	}
+	err := s.inWrite(ctx, func(q queryer) error {
+		if _, err := q.exec(ctx, sqlInsertAccount, args...); err != nil {
+			return err
+		}
+		return bindEABKey(ctx, q, a)
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create account %q: %w", a.ID, err)
 	}

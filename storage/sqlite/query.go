@@ -21,6 +21,11 @@ func statements() []string {
 		sqlInsertAccount, sqlGetAccount, sqlGetAccountByThumbprint,
 		sqlUpdateAccount, sqlChangeAccountKey, sqlAccountExists,
 
+		sqlInsertDirectory, sqlPutDirectory, sqlGetDirectory, sqlListDirectories,
+
+		sqlInsertEABKey, sqlGetEABKey, sqlListEABKeys, sqlEABKeyExists,
+		sqlBindEABKey, sqlRevokeEABKey, sqlDeactivateEABAccounts,
+
 		sqlInsertOrder, sqlGetOrder, sqlListOrderIDsFirst, sqlListOrderIDsAfter,
 		sqlBeginFinalize, sqlCompleteOrder, sqlFailOrder, sqlSetOrderUpstreamRef,
 		sqlOrderExists, sqlDeleteIssueJobs,
@@ -192,4 +197,26 @@ func missingOrConflict(ctx context.Context, q queryer, existsQuery, kind, id, wh
 	default:
 		return conflict(kind, id, why)
 	}
+}
+
+// queryAll runs a statement and returns every row it yields, each read by
+// scan.
+func queryAll[T any](ctx context.Context, q queryer, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(err)
+	}
+	return out, nil
 }

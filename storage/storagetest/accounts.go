@@ -36,6 +36,10 @@ func testAccountRoundTrip(t *testing.T, e *env) {
 			UpdatedAt:     base(),
 		}},
 	}
+	// The account binds kid-1 (CreateAccount refuses an unknown key).
+	kid := eabKey("default")
+	kid.ID = "kid-1"
+	e.storedEABKey(kid)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			must(t, "CreateAccount", e.s.CreateAccount(e.ctx, tc.a))

@@ -38,6 +38,22 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Account/Update", testAccountUpdate},
 		{"Account/ChangeKey", testAccountChangeKey},
 
+		{"Directory/RoundTrip", testDirectoryRoundTrip},
+		{"Directory/NotFound", testDirectoryNotFound},
+		{"Directory/CreateDuplicate", testDirectoryCreateDuplicate},
+		{"Directory/Put", testPutDirectory},
+		{"Directory/List", testListDirectories},
+
+		{"EAB/RoundTrip", testEABKeyRoundTrip},
+		{"EAB/NotFoundAndDuplicate", testEABKeyNotFoundAndDuplicate},
+		{"EAB/List", testListEABKeys},
+		{"EAB/BindSingleUse", testBindSingleUseKey},
+		{"EAB/BindSingleUseConcurrent", testBindSingleUseKeyConcurrent},
+		{"EAB/BindReusable", testBindReusableKey},
+		{"EAB/BindRefused", testBindRefused},
+		{"EAB/BindDuplicateThumbprint", testBindDuplicateThumbprint},
+		{"EAB/Revoke", testRevokeEABKey},
+
 		{"Order/RoundTrip", testOrderRoundTrip},
 		{"Order/NotFound", testOrderNotFound},
 		{"Order/CreateRollsBack", testCreateOrderRollsBack},

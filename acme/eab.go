@@ -1,0 +1,175 @@
+package acme
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/acmegate/acmegate/storage"
+)
+
+// External Account Binding (RFC 8555 §7.3.4): an operator hands a team a
+// key id and an HMAC key; the team's ACME client proves it holds them when
+// it creates its account, which binds the account to the key.
+
+// eabKeyBytes is the HMAC key length: 256 bits, enough for HS512 too
+// (RFC 7518 §3.2 asks for at least the hash size for HS256).
+const eabKeyBytes = 32
+
+// EABKeys creates, lists and revokes EAB keys. The CLI and the admin API
+// use it; the Server uses the same store and sealer to verify bindings.
+type EABKeys struct {
+	Store  storage.EABStore
+	Sealer *Sealer
+	// Clock defaults to the system clock.
+	Clock Clock
+}
+
+func (k *EABKeys) now() time.Time {
+	if k.Clock == nil {
+		return systemClock{}.Now()
+	}
+	return k.Clock.Now()
+}
+
+// NewEABKey is a freshly created key: the only time its HMAC key is shown.
+type NewEABKey struct {
+	KeyID string
+	// HMACKey is base64url without padding, as clients take it
+	// (certbot --eab-hmac-key, lego --hmac).
+	HMACKey   string
+	ExpiresAt time.Time
+}
+
+// Create makes a key for directory dir. ttl 0 means it never expires.
+func (k *EABKeys) Create(ctx context.Context, dir, label string, reusable bool, ttl time.Duration) (*NewEABKey, error) {
+	if k.Sealer == nil {
+		return nil, errors.New("EAB keys need a sealing key")
+	}
+	idBytes := make([]byte, 12)
+	secret := make([]byte, eabKeyBytes)
+	_, _ = rand.Read(idBytes)
+	_, _ = rand.Read(secret)
+	now := k.now()
+	key := &storage.EABKey{
+		ID:        "kid-" + base64.RawURLEncoding.EncodeToString(idBytes),
+		Directory: dir,
+		Label:     label,
+		Reusable:  reusable,
+		CreatedAt: now,
+	}
+	if ttl > 0 {
+		key.ExpiresAt = now.Add(ttl)
+	}
+	key.SealedKey = k.Sealer.Seal(secret, key.ID)
+	if err := k.Store.CreateEABKey(ctx, key); err != nil {
+		return nil, fmt.Errorf("store EAB key: %w", err)
+	}
+	return &NewEABKey{KeyID: key.ID, HMACKey: base64.RawURLEncoding.EncodeToString(secret), ExpiresAt: key.ExpiresAt}, nil
+}
+
+// eabAlgs are the MAC algorithms RFC 8555 §7.3.4 allows for the binding.
+var eabAlgs = map[string]func() hash.Hash{"HS256": sha256.New, "HS384": sha512.New384, "HS512": sha512.New}
+
+// verifyEAB checks the externalAccountBinding of a newAccount request and
+// returns the key id to bind (RFC 8555 §7.3.4): a flattened JWS whose
+// protected header has an HS* alg, the key id as kid, the newAccount URL as
+// url and no nonce, whose payload is the account's JWK, and whose MAC
+// verifies with the key's HMAC key.
+func (s *Server) verifyEAB(ctx context.Context, d *directory, raw json.RawMessage, outerURL string, accountKey *jose.JSONWebKey) (string, error) {
+	var f flattenedJWS
+	if err := json.Unmarshal(raw, &f); err != nil || f.Protected == "" || f.Signature == "" {
+		return "", Malformed("externalAccountBinding must be a flattened JWS with protected, payload and signature")
+	}
+	hdrJSON, err := base64.RawURLEncoding.DecodeString(f.Protected)
+	if err != nil {
+		return "", Malformed("externalAccountBinding protected header is not base64url")
+	}
+	var h struct {
+		Alg   string `json:"alg"`
+		KID   string `json:"kid"`
+		URL   string `json:"url"`
+		Nonce *string
+	}
+	if err := json.Unmarshal(hdrJSON, &h); err != nil {
+		return "", Malformed("externalAccountBinding protected header is not a JSON object: %v", err)
+	}
+	newHash, ok := eabAlgs[h.Alg]
+	if !ok {
+		p := BadSignatureAlgorithm("externalAccountBinding must use HS256, HS384 or HS512, not %q", truncate(h.Alg, 16))
+		p.Algorithms = []string{"HS256", "HS384", "HS512"}
+		return "", p
+	}
+	if h.Nonce != nil {
+		return "", Malformed("externalAccountBinding must not carry a nonce")
+	}
+	if h.URL != outerURL {
+		return "", Unauthorized("externalAccountBinding url %q must be the newAccount URL %q", truncate(h.URL, 256), outerURL)
+	}
+	if h.KID == "" {
+		return "", Malformed("externalAccountBinding has no kid")
+	}
+	key, err := s.store.GetEABKey(ctx, h.KID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && key.Directory != d.name) {
+		return "", Unauthorized("external account key %q is not known in this directory", truncate(h.KID, 128))
+	}
+	if err != nil {
+		return "", fmt.Errorf("read EAB key: %w", err)
+	}
+	now := s.clock.Now()
+	switch {
+	case !key.RevokedAt.IsZero():
+		return "", Unauthorized("external account key %q was revoked", key.ID)
+	case !key.ExpiresAt.IsZero() && !now.Before(key.ExpiresAt):
+		return "", Unauthorized("external account key %q expired at %s", key.ID, timeString(key.ExpiresAt))
+	case !key.Reusable && key.Bound > 0:
+		return "", Unauthorized("external account key %q was already used to create an account", key.ID)
+	}
+	if s.cfg.Sealer == nil {
+		return "", errors.New("an EAB key exists but the server has no sealing key to open it")
+	}
+	secret, err := s.cfg.Sealer.Open(key.SealedKey, key.ID)
+	if err != nil {
+		return "", fmt.Errorf("open EAB key %s: %w", key.ID, err)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(f.Signature)
+	if err != nil {
+		return "", Malformed("externalAccountBinding signature is not base64url")
+	}
+	mac := hmac.New(newHash, secret)
+	mac.Write([]byte(f.Protected + "." + f.Payload))
+	if !hmac.Equal(sig, mac.Sum(nil)) {
+		return "", Unauthorized("externalAccountBinding signature does not verify with key %q", key.ID)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(f.Payload)
+	if err != nil {
+		return "", Malformed("externalAccountBinding payload is not base64url")
+	}
+	var bound jose.JSONWebKey
+	if err := bound.UnmarshalJSON(payload); err != nil {
+		return "", Malformed("externalAccountBinding payload is not a JSON Web Key: %v", err)
+	}
+	boundThumb, err := thumbprint(&bound)
+	if err != nil {
+		return "", err
+	}
+	accountThumb, err := thumbprint(accountKey)
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Equal([]byte(boundThumb), []byte(accountThumb)) {
+		return "", Unauthorized("externalAccountBinding binds another key than the one signing the request")
+	}
+	return key.ID, nil
+}
