@@ -25,10 +25,11 @@ import (
 	"github.com/acmegate/acmegate/validation"
 )
 
-// Validator proves control of an identifier; *validation.Validator is the
-// implementation.
+// Validator proves control of an identifier and checks CAA;
+// *validation.Validator is the implementation.
 type Validator interface {
 	Validate(ctx context.Context, r validation.Request) error
+	CheckCAA(ctx context.Context, r validation.CAARequest) error
 }
 
 // Meta is the directory's meta object (RFC 8555 §7.1.1).

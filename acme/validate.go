@@ -48,6 +48,9 @@ func (s *Server) runValidation(ctx context.Context, j *storage.Job) error {
 			Token:            ch.Token,
 			KeyAuthorization: ch.Token + "." + acct.KeyThumbprint,
 		})
+		if verr == nil {
+			verr = s.checkCAA(vctx, a, acct, ch)
+		}
 		cancel()
 	}
 	now = s.clock.Now()
@@ -119,4 +122,27 @@ func statusFor(t ProblemType) int {
 		return 401
 	}
 	return 400
+}
+
+// checkCAA applies the directory's CAA check (RFC 8659, RFC 8657) once
+// control is proven: the records of the name must authorize one of the
+// directory's CAA identities for this account and method.
+func (s *Server) checkCAA(ctx context.Context, a *storage.Authorization, acct *storage.Account, ch *storage.Challenge) error {
+	if a.Identifier.Type != storage.IdentifierDNS {
+		return nil
+	}
+	d, err := s.dirs.get(ctx, a.Directory)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", a.Directory, err)
+	}
+	if !d.settings.CheckCAA {
+		return nil
+	}
+	return s.validator.CheckCAA(ctx, validation.CAARequest{
+		Identifier: a.Identifier.Value,
+		Wildcard:   a.Wildcard,
+		Identities: d.settings.CAAIdentities,
+		AccountURI: s.accountURL(acct.Directory, acct.ID),
+		Method:     string(ch.Type),
+	})
 }

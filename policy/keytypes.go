@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -38,10 +39,10 @@ func parseKeyTypes(names []string, denyEd25519 bool) (keyTypes, error) {
 		}
 	}
 	if kt.ed25519 && denyEd25519 {
-		return keyTypes{}, fmt.Errorf("policy: AllowedKeyTypes lists Ed25519 but DenyEd25519AccountKeys refuses it; drop one of them")
+		return keyTypes{}, errors.New("policy: AllowedKeyTypes lists Ed25519 but DenyEd25519AccountKeys refuses it; drop one of them")
 	}
 	if !kt.rsa && !kt.ecdsa {
-		return keyTypes{}, fmt.Errorf("policy: AllowedKeyTypes must include RSA or ECDSA: certificate keys are never Ed25519")
+		return keyTypes{}, errors.New("policy: AllowedKeyTypes must include RSA or ECDSA: certificate keys are never Ed25519")
 	}
 	return kt, nil
 }

@@ -24,6 +24,7 @@ package policy
 import (
 	"crypto/elliptic"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -238,7 +239,7 @@ func New(cfg Config) (*Policy, error) {
 		return nil, err
 	}
 	if len(p.allowedCIDRs) > 0 && !p.allowIP {
-		return nil, fmt.Errorf("policy: AllowedCIDRs is set but DenyIP refuses every IP identifier; drop one of them")
+		return nil, errors.New("policy: AllowedCIDRs is set but DenyIP refuses every IP identifier; drop one of them")
 	}
 	if p.maxValidity < 0 {
 		return nil, fmt.Errorf("policy: MaxValidity %s is negative", p.maxValidity)

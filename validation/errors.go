@@ -43,7 +43,9 @@ const (
 	// identifier type, dns-01 for an IP address, a token that is not
 	// base64url, a key authorization that does not start with the token).
 	KindMalformed Kind = "malformed"
-	// KindCAA: reserved for the CAA check (RFC 8659), not produced yet.
+	// KindCAA: the CAA records of the name or of its closest ancestor
+	// with CAA records forbid this CA to issue (RFC 8659, RFC 8657); only
+	// Validator.CheckCAA produces it.
 	KindCAA Kind = "caa"
 )
 

@@ -16,14 +16,15 @@ import (
 // Config configures a Validator. The zero value is usable.
 type Config struct {
 	// Resolvers are the DNS servers ("ip:port") used for every lookup: A and
-	// AAAA of http-01 and tls-alpn-01 targets, TXT of dns-01, and the CNAMEs
-	// on the way. Default: the nameservers of /etc/resolv.conf.
+	// AAAA of http-01 and tls-alpn-01 targets, TXT of dns-01, CAA, and the
+	// CNAMEs on the way. Default: the nameservers of /etc/resolv.conf.
 	Resolvers []string
 	// HTTPPort is the port http-01 connects to. Default: 80.
 	HTTPPort int
 	// TLSALPNPort is the port tls-alpn-01 connects to. Default: 443.
 	TLSALPNPort int
-	// Timeout bounds one validation attempt, DNS included. Default: 10s.
+	// Timeout bounds one validation attempt, DNS included, and one CheckCAA.
+	// Default: 10s.
 	Timeout time.Duration
 	// AllowedNetworks are special addresses (loopback, private, link-local,
 	// ...) validation may connect to anyway, such as the internal ranges a
@@ -130,9 +131,9 @@ func (v *Validator) validate(ctx context.Context, r Request) *Error {
 	if ferr != nil && errors.Is(ctx.Err(), context.Canceled) {
 		return failf(ferr.Kind, context.Canceled, "%s validation of %s abandoned: %s", r.ChallengeType, t.host(), ferr.Detail)
 	}
-	// Extension point, CAA: once the challenge succeeded, check the CAA
-	// records (RFC 8659 §3, RFC 8657 for accounturi and validationmethods)
-	// through v.resolver and fail with KindCAA.
+	// CAA is not checked here: it needs the account URL and the CA's
+	// identities, which a Request does not carry. The caller runs CheckCAA
+	// once the challenge succeeded.
 	return ferr
 }
 

@@ -57,8 +57,17 @@ ca:
   local:
     key_type: P-384
     validity: 720h
-meta:
-  terms_of_service: https://example.com/tos
+directories:
+  - name: default
+    terms_of_service: https://example.com/tos
+  - name: team-a
+    external_account_required: true
+    profiles:
+      - name: server
+        product: default
+    policy:
+      allowed_domains: [team-a.example.com]
+      max_validity: 720h
 `)
 	cfg, err := loadConfig(p)
 	if err != nil {
@@ -70,6 +79,10 @@ meta:
 	if cfg.Validation.HTTPPort != 5002 || cfg.Validation.TLSALPNPort != 443 || cfg.Validation.Timeout != 3*time.Second {
 		t.Errorf("validation = %+v", cfg.Validation)
 	}
+	if len(cfg.Directories) != 2 || cfg.Directories[1].Name != "team-a" || !cfg.Directories[1].ExternalAccountRequired ||
+		cfg.Directories[1].Policy.MaxValidity != 720*time.Hour || cfg.Directories[0].TermsOfService != "https://example.com/tos" {
+		t.Errorf("directories = %+v", cfg.Directories)
+	}
 	if cfg.CA.Local.KeyType != "P-384" || cfg.CA.Local.Validity != 720*time.Hour || cfg.PublicURL != "https://acme.example.com" {
 		t.Errorf("ca/public_url = %+v %s", cfg.CA.Local, cfg.PublicURL)
 	}
@@ -77,12 +90,15 @@ meta:
 
 func TestConfigErrors(t *testing.T) {
 	cases := map[string]struct{ body, want string }{
-		"unknown field":      {"listne: 1.2.3.4:1\n", "field listne not found"},
-		"unset env":          {"data_dir: ${ACMEGATE_SURELY_UNSET}\n", "ACMEGATE_SURELY_UNSET"},
-		"bad network":        {"validation:\n  allowed_networks: [\"10.0.0.0\"]\n", "not a CIDR prefix"},
-		"unsupported driver": {"storage:\n  driver: mysql\n", "storage.driver"},
-		"cert without key":   {"tls:\n  cert_file: a.pem\n", "go together"},
-		"bad duration":       {"validation:\n  timeout: soon\n", "soon"},
+		"unknown field":           {"listne: 1.2.3.4:1\n", "field listne not found"},
+		"unset env":               {"data_dir: ${ACMEGATE_SURELY_UNSET}\n", "ACMEGATE_SURELY_UNSET"},
+		"bad network":             {"validation:\n  allowed_networks: [\"10.0.0.0\"]\n", "not a CIDR prefix"},
+		"unsupported driver":      {"storage:\n  driver: mysql\n", "storage.driver"},
+		"cert without key":        {"tls:\n  cert_file: a.pem\n", "go together"},
+		"bad duration":            {"validation:\n  timeout: soon\n", "soon"},
+		"bad directory name":      {"directories:\n  - name: Team_A\n", "lower-case"},
+		"duplicate directory":     {"directories:\n  - name: a\n  - name: a\n", "defined twice"},
+		"unknown directory field": {"directories:\n  - name: a\n    eab: true\n", "field eab not found"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

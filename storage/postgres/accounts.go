@@ -79,7 +79,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
 	case bound:
 		return nil
 	case taken:
-		return fmt.Errorf("postgres: create account %q: id or key thumbprint taken in directory %q: %w",
+		return fmt.Errorf("postgres: create account %q: id or key thumbprint taken (directory %q): %w",
 			a.ID, a.Directory, storage.ErrConflict)
 	default:
 		return fmt.Errorf("postgres: create account %q: EAB key %q: %w", a.ID, a.EABKeyID, storage.ErrKeyUnusable)

@@ -22,8 +22,15 @@ func seedSQL() []string {
 	return []string{
 		`INSERT INTO accounts (id, directory, status, contact, terms_agreed, key_thumbprint, key_jwk,
     eab_key_id, created_at, updated_at)
-SELECT 'acct-' || i, 'default', 'valid', '{}', true, 'tp-' || i, '\x7b7d', '', $1::timestamptz, $1::timestamptz
+SELECT 'acct-' || i, 'default', 'valid', '{}', true, 'tp-' || i, '\x7b7d',
+       CASE WHEN i % 4 = 0 THEN 'kid-' || (i % 5000) ELSE '' END, $1::timestamptz, $1::timestamptz
 FROM generate_series(1, 20000) AS i`,
+		// 10 000 EAB keys over 20 directories, a tenth of them revoked.
+		`INSERT INTO eab_keys (id, directory, label, sealed_key, reusable, expires_at, revoked_at, bound,
+    created_at, last_used_at)
+SELECT 'kid-' || i, 'dir-' || (i % 20), '', '\x00', i % 2 = 0, NULL,
+       CASE WHEN i % 10 = 0 THEN $1::timestamptz END, i % 3, $1::timestamptz - i * interval '1 minute', NULL
+FROM generate_series(1, 10000) AS i`,
 		`INSERT INTO orders (id, directory, account_id, status, expires, not_before, not_after,
     identifiers, authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at)
 SELECT 'order-' || i, 'default', 'acct-' || (i % 20000 + 1),
@@ -87,7 +94,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			return err
 		})
 	}
-	tables := []string{"accounts", "orders", "authorizations", "challenges", "certificates", "jobs", "nonces"}
+	tables := []string{"accounts", "eab_keys", "orders", "authorizations", "challenges", "certificates", "jobs", "nonces"}
 	parallel(t, tables, func(table string) error {
 		_, err := s.pool.Exec(ctx, `ANALYZE `+table)
 		return err
@@ -105,6 +112,12 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"GetAccountByThumbprint", sqlGetAccountByThumbprint, []any{"default", "tp-77"}},
 		{"UpdateAccount", sqlUpdateAccount, []any{[]string{}, "valid", now, "acct-5"}},
 		{"ChangeAccountKey", sqlChangeAccountKey, []any{"tp-new", []byte("{}"), "acct-5", "tp-5"}},
+		{"CreateAccount with EAB", sqlInsertAccountEAB, []any{"acct-new", "dir-7", "valid", []string{}, true, "tp-new",
+			[]byte("{}"), "kid-7", now, now}},
+		{"GetEABKey", sqlGetEABKey, []any{"kid-9"}},
+		{"ListEABKeys", sqlListEABKeys, []any{"dir-3"}},
+		{"RevokeEABKey", sqlRevokeEABKey, []any{"kid-9", now}},
+		{"DeactivateEABAccounts", sqlDeactivateEABAccounts, []any{"kid-8", now}},
 		{"GetOrder", sqlGetOrder, []any{"order-500"}},
 		{"ListOrderIDs first page", sqlListOrderIDsFirst, []any{"acct-7", 101}},
 		{"ListOrderIDs next page", sqlListOrderIDsAfter, []any{"acct-7", now.Add(-time.Hour), "order-3600", 101}},

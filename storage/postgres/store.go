@@ -13,7 +13,9 @@
 // reports in the same statement whether the addressed row exists at all. That
 // is one round trip instead of BEGIN, UPDATE, SELECT, COMMIT, and the
 // existence check reads the same snapshot as the UPDATE, which two statements
-// of a READ COMMITTED transaction would not.
+// of a READ COMMITTED transaction would not. RevokeEABKey is the exception
+// that wants exactly that: its second statement must see the bindings that
+// committed while its first waited for the key's row lock.
 //
 // PostgreSQL stores timestamps with microsecond precision: the store keeps
 // instants to the microsecond (pgx truncates the rest) and returns them in

@@ -40,16 +40,26 @@ type DNSServer struct {
 	queries     []Query
 }
 
+// CAARecord is one CAA resource record (RFC 8659 §4.1): a flags octet
+// (128 is the Issuer Critical Flag), a property tag such as "issue" and its
+// value, such as "ca.example; accounturi=https://ca.example/acct/1".
+type CAARecord struct {
+	Flag  uint8
+	Tag   string
+	Value string
+}
+
 // node holds the records of one name.
 type node struct {
 	a, aaaa []netip.Addr
 	txt     []string
+	caa     []CAARecord
 	cname   string
 	rcode   int
 }
 
 func (n *node) empty() bool {
-	return len(n.a) == 0 && len(n.aaaa) == 0 && len(n.txt) == 0 && n.cname == "" && n.rcode == 0
+	return len(n.a) == 0 && len(n.aaaa) == 0 && len(n.txt) == 0 && len(n.caa) == 0 && n.cname == "" && n.rcode == 0
 }
 
 // NewDNSServer starts a DNSServer on 127.0.0.1 with a free port. Close
@@ -133,6 +143,12 @@ func (s *DNSServer) SetAAAA(name string, addrs ...netip.Addr) {
 // strings of one record, as RFC 1035 requires.
 func (s *DNSServer) SetTXT(name string, values ...string) {
 	s.update(name, func(n *node) { n.txt = append([]string(nil), values...) })
+}
+
+// SetCAA replaces the CAA records of name (query type 257); no record
+// removes them. Values arrive byte for byte.
+func (s *DNSServer) SetCAA(name string, records ...CAARecord) {
+	s.update(name, func(n *node) { n.caa = append([]CAARecord(nil), records...) })
 }
 
 // SetCNAME makes name an alias of target; an empty target removes it. The
@@ -278,6 +294,14 @@ func (n *node) records(name string, qtype uint16) []dns.RR {
 	case dns.TypeTXT:
 		for _, v := range n.txt {
 			out = append(out, &dns.TXT{Hdr: hdr(name, qtype), Txt: splitTXT(v)})
+		}
+	case dns.TypeCAA:
+		for _, c := range n.caa {
+			// miekg/dns reads backslash escapes when packing a CAA value
+			// (and none when unpacking): escape them so the value arrives
+			// as given.
+			v := strings.ReplaceAll(c.Value, `\`, `\\`)
+			out = append(out, &dns.CAA{Hdr: hdr(name, qtype), Flag: c.Flag, Tag: c.Tag, Value: v})
 		}
 	}
 	return out

@@ -99,6 +99,72 @@ func TestDNSServerAnswers(t *testing.T) {
 	}
 }
 
+func TestDNSServerCAA(t *testing.T) {
+	s := newServer(t)
+	records := []CAARecord{
+		{Flag: 0, Tag: "issue", Value: "ca.example; accounturi=https://ca.example/acct/1"},
+		{Flag: 128, Tag: "TBS", Value: `odd \ "value"`},
+	}
+	s.SetCAA("Example.test.", records...)
+	s.SetCNAME("alias.example.test", "example.test")
+	s.SetCAA("cleared.example.test", CAARecord{Tag: "issue", Value: ";"})
+	s.SetCAA("cleared.example.test")
+
+	type caa struct {
+		Name  string
+		Flag  uint8
+		Tag   string
+		Value string
+	}
+	want := []caa{
+		{"example.test.", 0, "issue", records[0].Value},
+		{"example.test.", 128, "TBS", records[1].Value},
+	}
+	tests := []struct {
+		name   string
+		follow bool
+		rcode  int
+		want   []caa
+		cname  bool // the answer starts with alias.example.test's CNAME
+	}{
+		{name: "example.test", rcode: dns.RcodeSuccess, want: want},
+		{name: "alias.example.test", rcode: dns.RcodeSuccess, cname: true},
+		{name: "alias.example.test", follow: true, rcode: dns.RcodeSuccess, want: want, cname: true},
+		{name: "cleared.example.test", rcode: dns.RcodeNameError},
+		{name: "www.example.test", rcode: dns.RcodeNameError},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s/follow=%v", tc.name, tc.follow), func(t *testing.T) {
+			s.SetFollowCNAME(tc.follow)
+			resp := ask(t, "udp", s.Addr(), tc.name, dns.TypeCAA, true)
+			if resp.Rcode != tc.rcode {
+				t.Errorf("rcode %s, want %s", dns.RcodeToString[resp.Rcode], dns.RcodeToString[tc.rcode])
+			}
+			answer := resp.Answer
+			if tc.cname {
+				if len(answer) == 0 || answer[0].Header().Rrtype != dns.TypeCNAME {
+					t.Fatalf("answer %v does not start with a CNAME", answer)
+				}
+				answer = answer[1:]
+			}
+			var got []caa
+			for _, rr := range answer {
+				c, ok := rr.(*dns.CAA)
+				if !ok {
+					t.Fatalf("unexpected record %v", rr)
+				}
+				got = append(got, caa{c.Hdr.Name, c.Flag, c.Tag, c.Value})
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("CAA records (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if q := s.Queries(); len(q) != len(tests) || q[0].Type != dns.TypeCAA {
+		t.Errorf("Queries = %v, want %d CAA questions", q, len(tests))
+	}
+}
+
 func TestDNSServerTruncation(t *testing.T) {
 	s := newServer(t)
 	var values []string
