@@ -39,6 +39,9 @@ func (s *Server) handleNewAuthz(w http.ResponseWriter, r *http.Request, d *direc
 	if err != nil {
 		return err
 	}
+	if err := s.checkRateLimits(ctx, d, req.Account.ID, false); err != nil {
+		return err
+	}
 	id, wildcard := splitWildcard(ids[0])
 	if wildcard {
 		// RFC 8555 §7.4.1: pre-authorization cannot authorize a wildcard.

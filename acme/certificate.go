@@ -48,6 +48,7 @@ func (s *Server) handleCertificate(w http.ResponseWriter, r *http.Request, d *di
 	if _, ok := vars["alt"]; ok {
 		w.Header().Add("Link", link(base, "alternate"))
 	}
+	s.record(r.Context(), &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventDownloaded, Actor: accountActor(req.Account.ID)})
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(chain)

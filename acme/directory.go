@@ -9,13 +9,14 @@ func (s *Server) handleDirectory(w http.ResponseWriter, _ *http.Request, d *dire
 	base := s.dirURL(d.name)
 	meta := d.meta()
 	return writeJSON(w, http.StatusOK, directoryObject{
-		NewNonce:   base + "/new-nonce",
-		NewAccount: base + "/new-account",
-		NewOrder:   base + "/new-order",
-		NewAuthz:   base + "/new-authz",
-		RevokeCert: base + "/revoke-cert",
-		KeyChange:  base + "/key-change",
-		Meta:       &meta,
+		NewNonce:    base + "/new-nonce",
+		NewAccount:  base + "/new-account",
+		NewOrder:    base + "/new-order",
+		NewAuthz:    base + "/new-authz",
+		RevokeCert:  base + "/revoke-cert",
+		KeyChange:   base + "/key-change",
+		RenewalInfo: base + "/renewal-info",
+		Meta:        &meta,
 	})
 }
 

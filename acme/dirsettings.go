@@ -27,6 +27,10 @@ type DirectorySettings struct {
 	// ExternalAccountRequired makes newAccount demand an External Account
 	// Binding (RFC 8555 §7.3.4).
 	ExternalAccountRequired bool `json:"external_account_required,omitempty" yaml:"external_account_required"`
+	// RequireApproval makes every finalized order wait for an operator's
+	// approval; ApprovalTimeout is how long it may wait (default 72h).
+	RequireApproval bool          `json:"require_approval,omitempty" yaml:"require_approval"`
+	ApprovalTimeout time.Duration `json:"approval_timeout,omitempty" yaml:"approval_timeout"`
 	// CheckCAA checks CAA records (RFC 8659) against CAAIdentities at
 	// validation time. Default: off; turn it on for public names.
 	CheckCAA bool `json:"check_caa,omitempty" yaml:"check_caa"`
@@ -35,6 +39,8 @@ type DirectorySettings struct {
 	// Empty: the backend's own profiles.
 	Profiles       []ProfileSettings `json:"profiles,omitempty" yaml:"profiles"`
 	DefaultProfile string            `json:"default_profile,omitempty" yaml:"default_profile"`
+	// RateLimits are the directory's rate limits.
+	RateLimits RateLimitSettings `json:"rate_limits,omitzero" yaml:"rate_limits"`
 	// Policy is the directory's identifier, key and validity policy.
 	Policy PolicySettings `json:"policy" yaml:"policy"`
 }
@@ -47,6 +53,11 @@ type ProfileSettings struct {
 	// Product is the backend's own profile (a local CA profile, a Sectigo
 	// cert type, a DigiCert product). Default: Name.
 	Product string `json:"product,omitempty" yaml:"product"`
+	// RequireApproval makes orders of this profile wait for an operator.
+	RequireApproval bool `json:"require_approval,omitempty" yaml:"require_approval"`
+	// RenewalFraction places ARI's suggested renewal window at this
+	// fraction of the certificate's lifetime. Default: 2/3.
+	RenewalFraction float64 `json:"renewal_fraction,omitempty" yaml:"renewal_fraction"`
 }
 
 // PolicySettings mirrors policy.Config in a form that YAML and JSON carry.

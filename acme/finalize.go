@@ -65,6 +65,9 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, d *direc
 	if err := d.policy.CheckCSR(csr, ids, req.JWK.Key); err != nil {
 		return policyProblem(err)
 	}
+	if d.needsApproval(order.Profile) {
+		return s.awaitApproval(w, r, d, req, order, authzs, der)
+	}
 	job := &storage.Job{
 		ID:        uuid.NewString(),
 		Kind:      storage.JobIssue,
@@ -80,6 +83,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, d *direc
 		return fmt.Errorf("begin finalize: %w", err)
 	}
 	order.Status, order.CSR = storage.StatusProcessing, der
+	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventFinalizeRequested, Actor: accountActor(req.Account.ID)})
 	if err := s.issue(ctx, order); err != nil {
 		var retry *errRetryLater
 		if !errors.As(err, &retry) {
@@ -161,6 +165,7 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 			if err := s.store.SetOrderUpstreamRef(ctx, order.ID, res.Ref); err != nil {
 				return fmt.Errorf("record upstream reference: %w", err)
 			}
+			s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventSubmitted, Actor: "backend:" + s.backend.Name(), Detail: "upstream reference " + res.Ref})
 		}
 		return &errRetryLater{after: max(res.RetryAfter, time.Second), cause: errors.New("the certificate authority is still processing the order")}
 	}
@@ -194,6 +199,8 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 		}
 		return fmt.Errorf("record certificate: %w", err)
 	}
+	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventIssued, Actor: "backend:" + s.backend.Name(),
+		Detail: fmt.Sprintf("serial %s, valid until %s", cert.Serial, timeString(cert.NotAfter))})
 	return nil
 }
 
@@ -202,9 +209,13 @@ func (s *Server) failOrder(ctx context.Context, orderID string, p *Problem) erro
 	if err != nil {
 		return fmt.Errorf("encode problem: %w", err)
 	}
-	if err := s.store.FailOrder(ctx, orderID, pj, s.clock.Now()); err != nil && !errors.Is(err, storage.ErrConflict) {
+	if err := s.store.FailOrder(ctx, orderID, pj, s.clock.Now()); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil
+		}
 		return fmt.Errorf("fail order: %w", err)
 	}
+	s.record(ctx, &storage.OrderEvent{OrderID: orderID, Kind: EventFailed, Actor: actorSystem, Detail: p.Detail})
 	return nil
 }
 
@@ -230,4 +241,30 @@ func (s *Server) productOf(ctx context.Context, order *storage.Order) (string, e
 		return p.Product, nil
 	}
 	return order.Profile, nil
+}
+
+// awaitApproval leaves a finalized order processing until an operator
+// approves or rejects it.
+func (s *Server) awaitApproval(w http.ResponseWriter, r *http.Request, d *directory, req *authedRequest, order *storage.Order, authzs []*storage.Authorization, der []byte) error {
+	ctx := r.Context()
+	es, ok := s.ext()
+	if !ok {
+		return errors.New("the store does not support approvals")
+	}
+	now := s.clock.Now()
+	deadline := now.Add(d.approvalTimeout())
+	if err := es.BeginApproval(ctx, order.ID, []storage.Status{storage.StatusPending}, der, deadline, now); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return OrderNotReady("the order is already being finalized")
+		}
+		return fmt.Errorf("begin approval: %w", err)
+	}
+	s.record(ctx,
+		&storage.OrderEvent{OrderID: order.ID, Kind: EventFinalizeRequested, Actor: accountActor(req.Account.ID)},
+		&storage.OrderEvent{OrderID: order.ID, Kind: EventAwaitingApproval, Actor: actorSystem, Detail: "until " + timeString(deadline)})
+	order, err := s.store.GetOrder(ctx, order.ID)
+	if err != nil {
+		return fmt.Errorf("read order: %w", err)
+	}
+	return s.writeOrder(w, order, authzs, http.StatusOK)
 }

@@ -43,6 +43,7 @@ func (s *Server) Handler() http.Handler {
 		{"/cert/{id}", []string{http.MethodPost}, s.handleCertificate},
 		{"/cert/{id}/{alt}", []string{http.MethodPost}, s.handleCertificate},
 		{"/revoke-cert", []string{http.MethodPost}, s.handleRevoke},
+		{"/renewal-info/{certID}", []string{http.MethodGet}, s.handleRenewalInfo},
 	}
 	for _, rt := range routes {
 		r.Handle("/acme/{dir}"+rt.path, s.wrap(rt.methods, rt.h))
@@ -159,6 +160,9 @@ func link(url, rel string) string { return fmt.Sprintf("<%s>;rel=%q", url, rel) 
 func (s *Server) writeProblem(w http.ResponseWriter, p *Problem) {
 	if p.Location != "" {
 		w.Header().Set("Location", p.Location)
+	}
+	if p.RetryAfter > 0 {
+		setRetryAfter(w, p.RetryAfter)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	status := p.Status

@@ -172,6 +172,7 @@ func backoff(attempts int) time.Duration {
 // sweep deletes redemption records of nonces that have expired anyway. It
 // is safe to run on every instance at once.
 func (s *Server) sweep(ctx context.Context, now time.Time) {
+	s.expireApprovals(ctx, now)
 	n, err := s.store.PurgeNonces(ctx, now)
 	if err != nil {
 		if ctx.Err() == nil {

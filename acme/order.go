@@ -23,6 +23,8 @@ type newOrderRequest struct {
 	NotBefore   string       `json:"notBefore"`
 	NotAfter    string       `json:"notAfter"`
 	Profile     string       `json:"profile"`
+	// Replaces is the ARI identifier of the certificate this order renews.
+	Replaces string `json:"replaces"`
 }
 
 // handleNewOrder creates an order (RFC 8555 §7.4), reusing valid
@@ -50,6 +52,9 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *direc
 	if err != nil {
 		return err
 	}
+	if err := s.checkRateLimits(ctx, d, acct.ID, true); err != nil {
+		return err
+	}
 	now := s.clock.Now()
 	notBefore, notAfter, err := s.checkValidity(d, body.NotBefore, body.NotAfter, now)
 	if err != nil {
@@ -72,7 +77,15 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *direc
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
+	if body.Replaces != "" {
+		old, err := s.checkReplaces(ctx, d, acct, body.Replaces, ids)
+		if err != nil {
+			return err
+		}
+		order.Replaces, order.ReplacesCertificateID = body.Replaces, old.ID
+	}
 	var fresh []*storage.Authorization
+	events := []*storage.OrderEvent{{OrderID: order.ID, Kind: EventCreated, Actor: accountActor(acct.ID), Detail: identifierList(ids)}}
 	for _, id := range ids {
 		base, wildcard := splitWildcard(id)
 		a, err := s.store.FindReusableAuthorization(ctx, acct.ID, base, wildcard, now.Add(time.Hour))
@@ -82,18 +95,28 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *direc
 			if a.Expires.Before(order.Expires) {
 				order.Expires = a.Expires
 			}
+			events = append(events, &storage.OrderEvent{OrderID: order.ID, AuthzID: a.ID, Kind: EventAuthzReused, Actor: actorSystem, Identifier: id.Value,
+				Detail: "a valid authorization of the account until " + timeString(a.Expires)})
 		case errors.Is(err, storage.ErrNotFound):
 			a = s.newAuthorization(d, acct.ID, base, wildcard, now)
 			fresh = append(fresh, a)
+			if a.Status == storage.StatusValid {
+				events = append(events, &storage.OrderEvent{OrderID: order.ID, AuthzID: a.ID, Kind: EventPreValidated, Actor: actorSystem, Identifier: id.Value,
+					Detail: preValidationReason(d, base)})
+			}
 		default:
 			return fmt.Errorf("look up reusable authorization: %w", err)
 		}
 		order.AuthzIDs = append(order.AuthzIDs, a.ID)
 	}
 	if err := s.store.CreateOrder(ctx, order, fresh); err != nil {
+		if order.ReplacesCertificateID != "" && errors.Is(err, storage.ErrConflict) {
+			return AlreadyReplaced("the certificate %s was replaced by another order meanwhile", order.Replaces)
+		}
 		return fmt.Errorf("create order: %w", err)
 	}
 	eventFrom(ctx).Order = order.ID
+	s.record(ctx, events...)
 	authzs, err := s.store.GetAuthorizations(ctx, order.AuthzIDs)
 	if err != nil {
 		return fmt.Errorf("read order authorizations: %w", err)
@@ -265,7 +288,11 @@ func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request, d *director
 func (s *Server) writeOrder(w http.ResponseWriter, order *storage.Order, authzs []*storage.Authorization, status int) error {
 	obj := s.orderObject(order, authzs, s.clock.Now())
 	if obj.Status == storage.StatusProcessing {
-		setRetryAfter(w, s.cfg.RetryAfter)
+		if order.Approval == storage.ApprovalPending {
+			setRetryAfter(w, approvalRetryAfter)
+		} else {
+			setRetryAfter(w, s.cfg.RetryAfter)
+		}
 	}
 	w.Header().Set("Location", s.orderURL(order.Directory, order.ID))
 	return writeJSON(w, status, obj)
@@ -291,4 +318,24 @@ func (s *Server) loadOrder(ctx context.Context, req *authedRequest, id string) (
 		return nil, nil, fmt.Errorf("read order authorizations: %w", err)
 	}
 	return order, authzs, nil
+}
+
+// identifierList is "a.example, b.example" for the timeline.
+func identifierList(ids []storage.Identifier) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = id.Value
+	}
+	return strings.Join(names, ", ")
+}
+
+// preValidationReason says why an authorization was created valid.
+func preValidationReason(d *directory, id storage.Identifier) string {
+	if d.policy.SkipsValidation() {
+		return "directory " + d.name + " does not require validation"
+	}
+	if dom, ok := d.policy.PreValidated(policy.Identifier{Type: policy.IdentifierType(id.Type), Value: id.Value}); ok {
+		return "pre-validated by the domain " + dom
+	}
+	return "pre-validated"
 }

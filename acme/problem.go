@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // ProblemType is an RFC 8555 §6.7 error type URN.
@@ -37,6 +38,7 @@ const (
 	ProblemUnsupportedIdentifier   ProblemType = "urn:ietf:params:acme:error:unsupportedIdentifier"
 	ProblemUserActionRequired      ProblemType = "urn:ietf:params:acme:error:userActionRequired"
 	ProblemInvalidProfile          ProblemType = "urn:ietf:params:acme:error:invalidProfile"
+	ProblemAlreadyReplaced         ProblemType = "urn:ietf:params:acme:error:alreadyReplaced"
 )
 
 // Identifier is an ACME identifier on the wire.
@@ -57,6 +59,8 @@ type Problem struct {
 	// Algorithms lists the accepted JWS algorithms on badSignatureAlgorithm
 	// (RFC 8555 §6.2).
 	Algorithms []string `json:"algorithms,omitempty"`
+	// RetryAfter, when set, is sent as the Retry-After header (rateLimited).
+	RetryAfter time.Duration `json:"-"`
 	// Location, when set, is sent as the Location header (the conflicting
 	// account of a keyChange, RFC 8555 §7.3.5).
 	Location string `json:"-"`
@@ -229,6 +233,12 @@ func UserActionRequired(format string, a ...any) *Problem {
 // InvalidProfile is 400 (draft-aaron-acme-profiles).
 func InvalidProfile(format string, a ...any) *Problem {
 	return newProblem(ProblemInvalidProfile, http.StatusBadRequest, format, a...)
+}
+
+// AlreadyReplaced is 409 (RFC 9773 §7.4): a newOrder's "replaces" names a
+// certificate another order already replaces.
+func AlreadyReplaced(format string, a ...any) *Problem {
+	return newProblem(ProblemAlreadyReplaced, http.StatusConflict, format, a...)
 }
 
 // notFound is a malformed 404: RFC 8555 names no type for an unknown

@@ -40,6 +40,7 @@ func TestProblemConstructors(t *testing.T) {
 		{UnsupportedIdentifier("x"), ProblemUnsupportedIdentifier, 400},
 		{UserActionRequired("x"), ProblemUserActionRequired, 403},
 		{InvalidProfile("x"), ProblemInvalidProfile, 400},
+		{AlreadyReplaced("x"), ProblemAlreadyReplaced, 409},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.typ), func(t *testing.T) {

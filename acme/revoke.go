@@ -85,6 +85,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, d *directo
 		}
 		return fmt.Errorf("record revocation: %w", err)
 	}
+	actor := "certificate-key"
+	if req.Account != nil {
+		actor = accountActor(req.Account.ID)
+	}
+	s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevoked, Actor: actor, Detail: "reason " + allowedReasons[reason]})
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

@@ -59,6 +59,7 @@ func (s *Server) runValidation(ctx context.Context, j *storage.Job) error {
 			return fmt.Errorf("record valid challenge: %w", err)
 		}
 		s.done.notify(ch.ID)
+		s.record(ctx, &storage.OrderEvent{AuthzID: a.ID, Kind: EventValidated, Actor: actorSystem, Identifier: displayName(a), Detail: string(ch.Type)})
 		s.log.Info("challenge valid", slog.String("challenge", ch.ID), slog.String("type", string(ch.Type)), slog.String("identifier", a.Identifier.Value))
 		return nil
 	}
@@ -85,6 +86,7 @@ func (s *Server) runValidation(ctx context.Context, j *storage.Job) error {
 		return fmt.Errorf("record invalid challenge: %w", err)
 	}
 	s.done.notify(ch.ID)
+	s.record(ctx, &storage.OrderEvent{AuthzID: a.ID, Kind: EventValidationFailed, Actor: actorSystem, Identifier: displayName(a), Detail: string(ch.Type) + ": " + prob.Detail})
 	s.log.Info("challenge invalid", slog.String("challenge", ch.ID), slog.String("type", string(ch.Type)), slog.String("identifier", a.Identifier.Value), slog.Any("problem", prob))
 	return nil
 }
@@ -120,6 +122,8 @@ func statusFor(t ProblemType) int {
 		return 429
 	case ProblemExternalAccountRequired:
 		return 401
+	case ProblemAlreadyReplaced:
+		return 409
 	}
 	return 400
 }

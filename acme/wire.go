@@ -16,7 +16,9 @@ type directoryObject struct {
 	NewAuthz   string `json:"newAuthz"`
 	RevokeCert string `json:"revokeCert"`
 	KeyChange  string `json:"keyChange"`
-	Meta       *Meta  `json:"meta,omitempty"`
+	// RenewalInfo is the ARI endpoint (RFC 9773 §4).
+	RenewalInfo string `json:"renewalInfo"`
+	Meta        *Meta  `json:"meta,omitempty"`
 }
 
 type accountObject struct {
@@ -37,6 +39,7 @@ type orderObject struct {
 	Finalize       string         `json:"finalize"`
 	Certificate    string         `json:"certificate,omitempty"`
 	Profile        string         `json:"profile,omitempty"`
+	Replaces       string         `json:"replaces,omitempty"`
 }
 
 type authzObject struct {
@@ -105,6 +108,7 @@ func (s *Server) orderObject(o *storage.Order, authzs []*storage.Authorization, 
 		Authorizations: make([]string, len(o.AuthzIDs)),
 		Finalize:       s.orderURL(o.Directory, o.ID) + "/finalize",
 		Profile:        o.Profile,
+		Replaces:       o.Replaces,
 	}
 	for i, id := range o.AuthzIDs {
 		obj.Authorizations[i] = s.authzURL(o.Directory, id)

@@ -85,8 +85,21 @@ type Order struct {
 	// UpstreamRef is the backend's reference once an async backend accepted
 	// the finalized CSR.
 	UpstreamRef string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Approval is the state of the order's approval: "" when none is
+	// needed, then pending, approved or rejected (ApprovalState values).
+	Approval ApprovalState
+	// ApprovalBy and ApprovalReason record the operator's decision.
+	ApprovalBy     string
+	ApprovalReason string
+	// ApprovalDeadline is when a pending approval lapses.
+	ApprovalDeadline time.Time
+	// Replaces is the ARI certificate identifier (RFC 9773) of the
+	// certificate this order renews, as the client sent it, and
+	// ReplacesCertificateID that certificate's id; both empty when none.
+	Replaces              string
+	ReplacesCertificateID string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // Authorization is an ACME authorization (RFC 8555 §7.1.4) with its
@@ -118,6 +131,17 @@ type Challenge struct {
 	UpdatedAt time.Time
 }
 
+// ApprovalState is where an order stands in the approval workflow.
+type ApprovalState string
+
+// Approval states.
+const (
+	ApprovalNone     ApprovalState = ""
+	ApprovalPending  ApprovalState = "pending"
+	ApprovalApproved ApprovalState = "approved"
+	ApprovalRejected ApprovalState = "rejected"
+)
+
 // Certificate is an issued certificate as the inventory keeps it.
 type Certificate struct {
 	ID        string
@@ -142,7 +166,31 @@ type Certificate struct {
 	Status           Status // valid or revoked
 	RevokedAt        time.Time
 	RevocationReason int
-	CreatedAt        time.Time
+	// ReplacedBy is the id of the order that renews this certificate
+	// through ARI's "replaces" (RFC 9773), "" until one does.
+	ReplacedBy string
+	// RenewEarly is set by an operator who wants the certificate renewed
+	// now: ARI then suggests a window in the past.
+	RenewEarly bool
+	CreatedAt  time.Time
+}
+
+// OrderEvent is one step of an order's timeline (or of one of its
+// authorizations' when AuthzID is set, since an authorization can serve
+// several orders): what happened, when, and who did it.
+type OrderEvent struct {
+	OrderID string
+	AuthzID string
+	At      time.Time
+	// Kind names the step: created, authorization-reused, pre-validated,
+	// validated, validation-failed, finalize-requested, awaiting-approval,
+	// approved, rejected, submitted, issued, downloaded, revoked, failed.
+	Kind string
+	// Actor is who caused it: "account:ID", "operator:NAME", "system" or
+	// "backend:NAME".
+	Actor      string
+	Identifier string
+	Detail     string
 }
 
 // JobKind says what a job does.

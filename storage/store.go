@@ -91,6 +91,9 @@ type OrderStore interface {
 	// CreateOrder inserts o together with the authorizations in newAuthzs
 	// (and their challenges) in one transaction. o.AuthzIDs lists every
 	// authorization of the order: the new ones and reused existing ones.
+	// When o.ReplacesCertificateID is set, the same transaction marks that
+	// certificate as replaced by o; it MUST return ErrConflict, writing
+	// nothing, if the certificate is already replaced (RFC 9773 §5).
 	CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization) error
 	// GetOrder returns the order or ErrNotFound.
 	GetOrder(ctx context.Context, id string) (*Order, error)
@@ -159,6 +162,62 @@ type CertificateStore interface {
 	// RevokeCertificate marks the certificate revoked with reason. It MUST
 	// return ErrConflict if it is already revoked.
 	RevokeCertificate(ctx context.Context, id string, reason int, now time.Time) error
+}
+
+// RenewalStore holds what ARI (RFC 9773) needs beyond the inventory.
+type RenewalStore interface {
+	// SetRenewEarly sets or clears the operator's early-renewal flag;
+	// ErrNotFound for an unknown certificate.
+	SetRenewEarly(ctx context.Context, id string, early bool) error
+}
+
+// ApprovalStore holds the approval workflow of orders.
+type ApprovalStore interface {
+	// BeginApproval moves an order whose stored status is one of from to
+	// processing, records its CSR and marks its approval pending until
+	// deadline, in one transaction; ErrConflict otherwise. No job is created:
+	// the issue job comes with the approval.
+	BeginApproval(ctx context.Context, orderID string, from []Status, csr []byte, deadline, now time.Time) error
+	// ApproveOrder records an operator's approval of a pending order and
+	// inserts job (its issue job) in one transaction; ErrConflict if the
+	// order's approval is not pending.
+	ApproveOrder(ctx context.Context, orderID, by, reason string, job *Job, now time.Time) error
+	// RejectOrder records an operator's rejection: the approval becomes
+	// rejected and the order invalid with problem (JSON), in one
+	// transaction; ErrConflict if the approval is not pending.
+	RejectOrder(ctx context.Context, orderID, by, reason string, problem []byte, now time.Time) error
+	// ListPendingApprovals returns the orders of directory dir ("" for all)
+	// whose approval is pending, oldest first.
+	ListPendingApprovals(ctx context.Context, dir string) ([]*Order, error)
+	// ExpireApprovals rejects every pending approval whose deadline is not
+	// after now, making the order invalid with problem (JSON), and returns
+	// the ids of the orders it expired. Safe to run on every instance.
+	ExpireApprovals(ctx context.Context, now time.Time, problem []byte) ([]string, error)
+}
+
+// EventStore keeps order timelines.
+type EventStore interface {
+	// AppendOrderEvents stores events.
+	AppendOrderEvents(ctx context.Context, events ...*OrderEvent) error
+	// ListOrderEvents returns the events of order orderID and of the
+	// authorizations authzIDs, oldest first.
+	ListOrderEvents(ctx context.Context, orderID string, authzIDs []string) ([]*OrderEvent, error)
+}
+
+// LimitStore counts what rate limits are about. Counts come from the
+// tables every instance shares, so limits hold across instances; two
+// requests racing at the limit can both pass (the count is read, not
+// reserved), which bounds the excess by the concurrency.
+type LimitStore interface {
+	// CountOrders counts the orders created at or after since in directory
+	// dir, of account accountID when it is not "".
+	CountOrders(ctx context.Context, dir, accountID string, since time.Time) (int, error)
+	// CountFailedValidations counts the challenges of account accountID's
+	// authorizations that became invalid at or after since.
+	CountFailedValidations(ctx context.Context, accountID string, since time.Time) (int, error)
+	// CountPendingAuthorizations counts account accountID's authorizations
+	// that are pending and not expired at now.
+	CountPendingAuthorizations(ctx context.Context, accountID string, now time.Time) (int, error)
 }
 
 // JobStore holds persisted background work. Its methods that act on a

@@ -1,0 +1,69 @@
+package acme
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/acmegate/acmegate/storage"
+)
+
+// The order timeline: every step of an order, with its time and actor, for
+// the operators' dashboard. Events are appended after the transition they
+// describe has committed; a crash in between loses the event, never the
+// transition, and a failure to append is logged, not returned, because the
+// subscriber's request succeeded.
+
+// Event kinds (storage.OrderEvent.Kind).
+const (
+	EventCreated           = "created"
+	EventAuthzReused       = "authorization-reused"
+	EventPreValidated      = "pre-validated"
+	EventValidated         = "validated"
+	EventValidationFailed  = "validation-failed"
+	EventFinalizeRequested = "finalize-requested"
+	EventAwaitingApproval  = "awaiting-approval"
+	EventApproved          = "approved"
+	EventRejected          = "rejected"
+	EventSubmitted         = "submitted"
+	EventIssued            = "issued"
+	EventDownloaded        = "downloaded"
+	EventRevoked           = "revoked"
+	EventFailed            = "failed"
+	EventApprovalExpired   = "approval-expired"
+	actorSystem            = "system"
+)
+
+func accountActor(id string) string { return "account:" + id }
+
+// extStore is the part of the store that the timeline, approvals, ARI
+// and rate limits use. TODO(lead): fold into storage.Store once both
+// implementations have it; until then a store without it simply skips
+// those features.
+type extStore interface {
+	storage.ApprovalStore
+	storage.EventStore
+	storage.LimitStore
+	storage.RenewalStore
+}
+
+func (s *Server) ext() (extStore, bool) {
+	e, ok := s.store.(extStore)
+	return e, ok
+}
+
+// record appends timeline events, logging rather than failing.
+func (s *Server) record(ctx context.Context, events ...*storage.OrderEvent) {
+	es, ok := s.ext()
+	if !ok || len(events) == 0 {
+		return
+	}
+	now := s.clock.Now()
+	for _, e := range events {
+		if e.At.IsZero() {
+			e.At = now
+		}
+	}
+	if err := es.AppendOrderEvents(context.WithoutCancel(ctx), events...); err != nil {
+		s.log.Warn("append order events", slog.Any("error", err))
+	}
+}
