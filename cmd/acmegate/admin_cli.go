@@ -21,114 +21,144 @@ import (
 
 func nowUTC() time.Time { return time.Now().UTC() }
 
+// readSettings reads a directory's settings from a YAML (or JSON) file.
+func readSettings(path string) (acme.DirectorySettings, error) {
+	var s acme.DirectorySettings
+	if path == "" {
+		return s, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
+		return s, fmt.Errorf("settings %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// getDirectory reads a directory with an operator's error message.
+func getDirectory(ctx context.Context, st storage.DirectoryStore, name string) (*storage.Directory, error) {
+	d, err := st.GetDirectory(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("there is no directory %q (acmegate directory list shows them)", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read directory %s: %w", name, err)
+	}
+	return d, nil
+}
+
 // runDirectory implements `acmegate directory create|list|show|update|
 // disable|enable`. Directories made here have source "runtime"; those of
 // the configuration file are rewritten at every start and cannot be
 // changed here.
 func runDirectory(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: acmegate directory create|list|show|update|disable|enable [NAME] [--settings FILE]")
+	var settingsFile string
+	settingsFlag := func(fs *flag.FlagSet) {
+		fs.StringVar(&settingsFile, "settings", "", "YAML or JSON file with the directory's settings")
 	}
-	verb, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("directory "+verb, flag.ContinueOnError)
-	settingsFile := fs.String("settings", "", "YAML or JSON file with the directory's settings (create, update)")
-	name := ""
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
-		return err
-	}
-	if verb != "list" && name == "" {
-		return fmt.Errorf("directory %s needs a directory name", verb)
-	}
-	comp, err := openComponents(ctx, cfg, newLogger(cfg, os.Stderr))
-	if err != nil {
-		return err
-	}
-	defer comp.close()
-	st := comp.store
-	switch verb {
-	case "list":
-		dirs, err := st.ListDirectories(ctx)
+	putRuntime := func(ctx context.Context, c *components, name string, create bool) error {
+		if !acme.ValidDirectoryName(name) {
+			return fmt.Errorf("directory name %q must be 1-63 lower-case letters, digits or hyphens", name)
+		}
+		s, err := readSettings(settingsFile)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tEAB\tPROFILES\tURL")
-		for _, d := range dirs {
-			var s acme.DirectorySettings
-			_ = json.Unmarshal(d.Settings, &s)
-			state := "enabled"
-			if d.Disabled {
-				state = "disabled"
-			}
-			var profiles []string
-			for _, p := range s.Profiles {
-				profiles = append(profiles, p.Name)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", d.Name, d.Source, state, s.ExternalAccountRequired, strings.Join(profiles, ","), directoryURLFor(cfg, d.Name))
-		}
-		return tw.Flush()
-	case "show":
-		d, err := st.GetDirectory(ctx, name)
-		if err != nil {
-			return fmt.Errorf("directory %s: %w", name, err)
-		}
-		var out bytes.Buffer
-		_ = json.Indent(&out, d.Settings, "", "  ")
-		fmt.Fprintf(stdout, "name: %s\nsource: %s\ndisabled: %v\nurl: %s\nsettings: %s\n", d.Name, d.Source, d.Disabled, directoryURLFor(cfg, d.Name), out.String())
-		return nil
-	case "create", "update":
-		var s acme.DirectorySettings
-		if *settingsFile != "" {
-			raw, err := os.ReadFile(*settingsFile)
+		disabled := false
+		if !create {
+			cur, err := getDirectory(ctx, c.store, name)
 			if err != nil {
 				return err
-			}
-			dec := yaml.NewDecoder(bytes.NewReader(raw))
-			dec.KnownFields(true)
-			if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("settings %s: %w", *settingsFile, err)
-			}
-		}
-		now := nowUTC()
-		if verb == "update" {
-			cur, err := st.GetDirectory(ctx, name)
-			if err != nil {
-				return fmt.Errorf("directory %s: %w", name, err)
 			}
 			if cur.Source == "config" {
 				return fmt.Errorf("directory %s is defined in the configuration file; change it there", name)
 			}
-			if err := acme.PutRuntimeDirectory(ctx, st, comp.profiles, acme.DirectoryDefinition{Name: name, Disabled: cur.Disabled, Settings: s}, false, now); err != nil {
+			disabled = cur.Disabled
+		}
+		return acme.PutRuntimeDirectory(ctx, c.store, c.profiles, acme.DirectoryDefinition{Name: name, Disabled: disabled, Settings: s}, create, nowUTC())
+	}
+	setDisabled := func(disabled bool) func(context.Context, *components, []string, io.Writer) error {
+		return func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
+			cur, err := getDirectory(ctx, c.store, pos[0])
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "updated directory %s\n", name)
+			cur.Disabled, cur.UpdatedAt = disabled, nowUTC()
+			if err := c.store.PutDirectory(ctx, cur); err != nil {
+				return fmt.Errorf("update directory %s: %w", cur.Name, err)
+			}
+			state := "enabled"
+			if disabled {
+				state = "disabled"
+			}
+			fmt.Fprintf(stdout, "%s directory %s\n", state, cur.Name)
+			if cur.Source == "config" {
+				fmt.Fprintln(stdout, "note: it is defined in the configuration file, which sets it again at the next start")
+			}
 			return nil
 		}
-		if err := acme.PutRuntimeDirectory(ctx, st, comp.profiles, acme.DirectoryDefinition{Name: name, Settings: s}, true, now); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "created directory %s\n  url: %s\n", name, directoryURLFor(cfg, name))
-		return nil
-	case "disable", "enable":
-		cur, err := st.GetDirectory(ctx, name)
-		if err != nil {
-			return fmt.Errorf("directory %s: %w", name, err)
-		}
-		cur.Disabled = verb == "disable"
-		cur.UpdatedAt = nowUTC()
-		if err := st.PutDirectory(ctx, cur); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%sd directory %s\n", verb, name)
-		if cur.Source == "config" {
-			fmt.Fprintln(stdout, "note: it is defined in the configuration file, which sets it again at the next start")
-		}
-		return nil
 	}
-	return fmt.Errorf("unknown directory command %q", verb)
+	verbs := map[string]verb{
+		"list": {usage: "", run: func(ctx context.Context, c *components, _ []string, stdout io.Writer) error {
+			dirs, err := c.store.ListDirectories(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tEAB\tPROFILES\tURL")
+			for _, d := range dirs {
+				var s acme.DirectorySettings
+				if err := json.Unmarshal(d.Settings, &s); err != nil {
+					return fmt.Errorf("directory %s has unreadable settings: %w", d.Name, err)
+				}
+				state := "enabled"
+				if d.Disabled {
+					state = "disabled"
+				}
+				var profiles []string
+				for _, p := range s.Profiles {
+					profiles = append(profiles, p.Name)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", d.Name, d.Source, state, s.ExternalAccountRequired, strings.Join(profiles, ","), directoryURLFor(cfg, d.Name))
+			}
+			return tw.Flush()
+		}},
+		"show": {usage: "NAME", args: []string{"a directory name"}, run: func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
+			d, err := getDirectory(ctx, c.store, pos[0])
+			if err != nil {
+				return err
+			}
+			var out bytes.Buffer
+			if err := json.Indent(&out, d.Settings, "", "  "); err != nil {
+				return fmt.Errorf("directory %s has unreadable settings: %w", d.Name, err)
+			}
+			fmt.Fprintf(stdout, "name: %s\nsource: %s\ndisabled: %v\nurl: %s\nsettings: %s\n", d.Name, d.Source, d.Disabled, directoryURLFor(cfg, d.Name), out.String())
+			return nil
+		}},
+		"create": {usage: "NAME [--settings FILE]", args: []string{"a directory name"}, flags: settingsFlag,
+			run: func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
+				if err := putRuntime(ctx, c, pos[0], true); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "created directory %s\n  url: %s\n", pos[0], directoryURLFor(cfg, pos[0]))
+				return nil
+			}},
+		"update": {usage: "NAME --settings FILE", args: []string{"a directory name"}, flags: settingsFlag,
+			run: func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
+				if err := putRuntime(ctx, c, pos[0], false); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "updated directory %s\n", pos[0])
+				return nil
+			}},
+		"disable": {usage: "NAME", args: []string{"a directory name"}, run: setDisabled(true)},
+		"enable":  {usage: "NAME", args: []string{"a directory name"}, run: setDisabled(false)},
+	}
+	return runVerb(ctx, cfg, "directory", verbs, args, stdout)
 }
 
 // directoryURLFor is the directory URL clients use.
@@ -149,86 +179,99 @@ func directoryURLFor(cfg *Config, name string) string {
 
 // runEAB implements `acmegate eab create|list|revoke`.
 func runEAB(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: acmegate eab create --directory NAME [--reusable] [--expires 720h] [--label TEXT] | list --directory NAME | revoke KID [--deactivate-accounts]")
+	var (
+		dir        string
+		reusable   bool
+		expires    time.Duration
+		label      string
+		deactivate bool
+	)
+	dirFlag := func(fs *flag.FlagSet) {
+		fs.StringVar(&dir, "directory", "default", "directory the key belongs to")
 	}
-	verb, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("eab "+verb, flag.ContinueOnError)
-	dir := fs.String("directory", "default", "directory the key belongs to")
-	reusable := fs.Bool("reusable", false, "the key may bind any number of accounts (default: one)")
-	expires := fs.Duration("expires", 0, "the key stops binding accounts after this long (default: never)")
-	label := fs.String("label", "", "a note for operators, e.g. the team and the system")
-	deactivate := fs.Bool("deactivate-accounts", false, "revoke: also deactivate the accounts the key bound")
-	kid := ""
-	if verb == "revoke" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		kid, rest = rest[0], rest[1:]
+	verbs := map[string]verb{
+		"create": {usage: "--directory NAME [--reusable] [--expires 720h] [--label TEXT]",
+			flags: func(fs *flag.FlagSet) {
+				dirFlag(fs)
+				fs.BoolVar(&reusable, "reusable", false, "the key may bind any number of accounts (default: one)")
+				fs.DurationVar(&expires, "expires", 0, "the key stops binding accounts after this long (default: never)")
+				fs.StringVar(&label, "label", "", "a note for operators, e.g. the team and the system")
+			},
+			run: func(ctx context.Context, c *components, _ []string, stdout io.Writer) error {
+				if _, err := getDirectory(ctx, c.store, dir); err != nil {
+					return err
+				}
+				keys := &acme.EABKeys{Store: c.store, Sealer: c.sealer}
+				k, err := keys.Create(ctx, dir, label, reusable, expires)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "key id:   %s\nhmac key: %s\ndirectory: %s\n", k.KeyID, k.HMACKey, directoryURLFor(cfg, dir))
+				if !k.ExpiresAt.IsZero() {
+					fmt.Fprintf(stdout, "expires:  %s\n", k.ExpiresAt.Format(time.RFC3339))
+				}
+				fmt.Fprintln(stdout, "The HMAC key is shown only now; acmegate keeps it sealed.")
+				return nil
+			}},
+		"list": {usage: "--directory NAME", flags: dirFlag,
+			run: func(ctx context.Context, c *components, _ []string, stdout io.Writer) error {
+				if _, err := getDirectory(ctx, c.store, dir); err != nil {
+					return err
+				}
+				list, err := c.store.ListEABKeys(ctx, dir)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KEY ID\tLABEL\tREUSABLE\tBOUND\tSTATE\tCREATED\tEXPIRES")
+				now := nowUTC()
+				for _, k := range list {
+					state := "active"
+					switch {
+					case !k.RevokedAt.IsZero():
+						state = "revoked"
+					case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+						state = "expired"
+					case !k.Reusable && k.Bound > 0:
+						state = "used"
+					}
+					exp := "never"
+					if !k.ExpiresAt.IsZero() {
+						exp = k.ExpiresAt.Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\t%s\n", k.ID, k.Label, k.Reusable, k.Bound, state, k.CreatedAt.Format(time.RFC3339), exp)
+				}
+				return tw.Flush()
+			}},
+		"revoke": {usage: "KID [--deactivate-accounts]", args: []string{"a key id"},
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&deactivate, "deactivate-accounts", false, "also deactivate the accounts the key bound")
+			},
+			run: func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
+				kid := pos[0]
+				n, err := c.store.RevokeEABKey(ctx, kid, deactivate, nowUTC())
+				switch {
+				case errors.Is(err, storage.ErrConflict):
+					return fmt.Errorf("key %s is already revoked", kid)
+				case errors.Is(err, storage.ErrNotFound):
+					return fmt.Errorf("there is no key %s", kid)
+				case err != nil:
+					return fmt.Errorf("revoke key %s: %w", kid, err)
+				}
+				fmt.Fprintf(stdout, "revoked key %s", kid)
+				if deactivate {
+					fmt.Fprintf(stdout, " and deactivated %d %s", n, plural(n, "account", "accounts"))
+				}
+				fmt.Fprintln(stdout)
+				return nil
+			}},
 	}
-	if err := fs.Parse(rest); err != nil {
-		return err
+	return runVerb(ctx, cfg, "eab", verbs, args, stdout)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
 	}
-	comp, err := openComponents(ctx, cfg, newLogger(cfg, os.Stderr))
-	if err != nil {
-		return err
-	}
-	defer comp.close()
-	keys := &acme.EABKeys{Store: comp.store, Sealer: comp.sealer}
-	switch verb {
-	case "create":
-		if _, err := comp.store.GetDirectory(ctx, *dir); err != nil {
-			return fmt.Errorf("directory %s: %w", *dir, err)
-		}
-		k, err := keys.Create(ctx, *dir, *label, *reusable, *expires)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "key id:   %s\nhmac key: %s\ndirectory: %s\n", k.KeyID, k.HMACKey, directoryURLFor(cfg, *dir))
-		if !k.ExpiresAt.IsZero() {
-			fmt.Fprintf(stdout, "expires:  %s\n", k.ExpiresAt.Format(time.RFC3339))
-		}
-		fmt.Fprintln(stdout, "The HMAC key is shown only now; acmegate keeps it sealed.")
-		return nil
-	case "list":
-		list, err := comp.store.ListEABKeys(ctx, *dir)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KEY ID\tLABEL\tREUSABLE\tBOUND\tSTATE\tCREATED\tEXPIRES")
-		now := nowUTC()
-		for _, k := range list {
-			state := "active"
-			switch {
-			case !k.RevokedAt.IsZero():
-				state = "revoked"
-			case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
-				state = "expired"
-			case !k.Reusable && k.Bound > 0:
-				state = "used"
-			}
-			exp := "never"
-			if !k.ExpiresAt.IsZero() {
-				exp = k.ExpiresAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\t%s\t%s\n", k.ID, k.Label, k.Reusable, k.Bound, state, k.CreatedAt.Format(time.RFC3339), exp)
-		}
-		return tw.Flush()
-	case "revoke":
-		if kid == "" {
-			return errors.New("eab revoke needs a key id")
-		}
-		n, err := comp.store.RevokeEABKey(ctx, kid, *deactivate, nowUTC())
-		if errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("key %s is already revoked", kid)
-		}
-		if err != nil {
-			return fmt.Errorf("revoke key %s: %w", kid, err)
-		}
-		fmt.Fprintf(stdout, "revoked key %s", kid)
-		if *deactivate {
-			fmt.Fprintf(stdout, " and deactivated %d accounts", n)
-		}
-		fmt.Fprintln(stdout)
-		return nil
-	}
-	return fmt.Errorf("unknown eab command %q", verb)
+	return many
 }

@@ -464,7 +464,7 @@ func TestCLIDirectoryAndEAB(t *testing.T) {
 			{"eab without verb", []string{"eab"}, "usage: acmegate eab"},
 			{"unknown eab verb", []string{"eab", "frobnicate"}, `unknown eab command "frobnicate"`},
 			{"revoke without key id", []string{"eab", "revoke"}, "eab revoke needs a key id"},
-			{"key for unknown directory", []string{"eab", "create", "--directory", "nosuch"}, "directory nosuch"},
+			{"key for unknown directory", []string{"eab", "create", "--directory", "nosuch"}, `no directory "nosuch"`},
 			{"bad expiry", []string{"eab", "create", "--directory", "team2", "--expires", "soon"}, `invalid value "soon"`},
 			{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		} {
