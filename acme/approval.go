@@ -125,12 +125,8 @@ func approvalError(orderID string, err error) error {
 
 // expireApprovals is the sweep that lets pending approvals lapse.
 func (s *Server) expireApprovals(ctx context.Context, now time.Time) {
-	es, ok := s.ext()
-	if !ok {
-		return
-	}
 	p, _ := json.Marshal(Unauthorized("the order was not approved in time"))
-	ids, err := es.ExpireApprovals(ctx, now, p)
+	ids, err := s.store.ExpireApprovals(ctx, now, p)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("expire approvals", slog.Any("error", err))

@@ -247,13 +247,9 @@ func (s *Server) productOf(ctx context.Context, order *storage.Order) (string, e
 // approves or rejects it.
 func (s *Server) awaitApproval(w http.ResponseWriter, r *http.Request, d *directory, req *authedRequest, order *storage.Order, authzs []*storage.Authorization, der []byte) error {
 	ctx := r.Context()
-	es, ok := s.ext()
-	if !ok {
-		return errors.New("the store does not support approvals")
-	}
 	now := s.clock.Now()
 	deadline := now.Add(d.approvalTimeout())
-	if err := es.BeginApproval(ctx, order.ID, []storage.Status{storage.StatusPending}, der, deadline, now); err != nil {
+	if err := s.store.BeginApproval(ctx, order.ID, []storage.Status{storage.StatusPending}, der, deadline, now); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return OrderNotReady("the order is already being finalized")
 		}

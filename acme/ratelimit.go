@@ -32,10 +32,6 @@ func (s *Server) checkRateLimits(ctx context.Context, d *directory, accountID st
 	if l == (RateLimitSettings{}) {
 		return nil
 	}
-	es, ok := s.ext()
-	if !ok {
-		return nil
-	}
 	now := s.clock.Now()
 	hourAgo := now.Add(-time.Hour)
 	type check struct {
@@ -45,16 +41,16 @@ func (s *Server) checkRateLimits(ctx context.Context, d *directory, accountID st
 		retry time.Duration
 	}
 	checks := []check{
-		{l.AccountPendingAuthorizations, func() (int, error) { return es.CountPendingAuthorizations(ctx, accountID, now) },
+		{l.AccountPendingAuthorizations, func() (int, error) { return s.store.CountPendingAuthorizations(ctx, accountID, now) },
 			"pending authorizations per account", time.Minute},
 	}
 	if forOrder {
 		checks = append(checks,
-			check{l.OrdersPerHour, func() (int, error) { return es.CountOrders(ctx, d.name, "", hourAgo) },
+			check{l.OrdersPerHour, func() (int, error) { return s.store.CountOrders(ctx, d.name, "", hourAgo) },
 				"new orders per hour in directory " + d.name, rateLimitRetry},
-			check{l.AccountOrdersPerHour, func() (int, error) { return es.CountOrders(ctx, d.name, accountID, hourAgo) },
+			check{l.AccountOrdersPerHour, func() (int, error) { return s.store.CountOrders(ctx, d.name, accountID, hourAgo) },
 				"new orders per hour per account", rateLimitRetry},
-			check{l.AccountFailedValidationsPerHour, func() (int, error) { return es.CountFailedValidations(ctx, accountID, hourAgo) },
+			check{l.AccountFailedValidationsPerHour, func() (int, error) { return s.store.CountFailedValidations(ctx, accountID, hourAgo) },
 				"failed validations per hour per account", rateLimitRetry},
 		)
 	}

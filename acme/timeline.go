@@ -35,26 +35,9 @@ const (
 
 func accountActor(id string) string { return "account:" + id }
 
-// extStore is the part of the store that the timeline, approvals, ARI
-// and rate limits use. TODO(lead): fold into storage.Store once both
-// implementations have it; until then a store without it simply skips
-// those features.
-type extStore interface {
-	storage.ApprovalStore
-	storage.EventStore
-	storage.LimitStore
-	storage.RenewalStore
-}
-
-func (s *Server) ext() (extStore, bool) {
-	e, ok := s.store.(extStore)
-	return e, ok
-}
-
 // record appends timeline events, logging rather than failing.
 func (s *Server) record(ctx context.Context, events ...*storage.OrderEvent) {
-	es, ok := s.ext()
-	if !ok || len(events) == 0 {
+	if len(events) == 0 {
 		return
 	}
 	now := s.clock.Now()
@@ -63,7 +46,7 @@ func (s *Server) record(ctx context.Context, events ...*storage.OrderEvent) {
 			e.At = now
 		}
 	}
-	if err := es.AppendOrderEvents(context.WithoutCancel(ctx), events...); err != nil {
+	if err := s.store.AppendOrderEvents(context.WithoutCancel(ctx), events...); err != nil {
 		s.log.Warn("append order events", slog.Any("error", err))
 	}
 }

@@ -270,7 +270,11 @@ type Store interface {
 	EABStore
 	AccountStore
 	OrderStore
+	ApprovalStore
 	CertificateStore
+	RenewalStore
+	EventStore
+	LimitStore
 	JobStore
 	NonceStore
 	SecretStore

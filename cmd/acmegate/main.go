@@ -4,6 +4,8 @@
 //	acmegate migrate [--config FILE]   apply database migrations and exit
 //	acmegate directory create|list|show|update|disable|enable …
 //	acmegate eab create|list|revoke …
+//	acmegate order list|show|approve|reject …
+//	acmegate cert renew-early SERIAL
 //	acmegate version                   print the version
 //
 // The config file may also be named by ACMEGATE_CONFIG. This package owns
@@ -41,14 +43,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", os.Getenv("ACMEGATE_CONFIG"), "path of the YAML configuration file (env ACMEGATE_CONFIG)")
 	switch cmd {
 	case "serve", "migrate":
-	case "directory", "eab":
+	case "directory", "eab", "order", "cert":
 		path, verbArgs := splitConfigFlag(rest, *configPath)
 		cfg, err := loadConfig(path)
 		if err == nil {
-			if cmd == "directory" {
+			switch cmd {
+			case "directory":
 				err = runDirectory(ctx, cfg, verbArgs, stdout)
-			} else {
+			case "eab":
 				err = runEAB(ctx, cfg, verbArgs, stdout)
+			case "order":
+				err = runOrder(ctx, cfg, verbArgs, stdout)
+			case "cert":
+				err = runCert(ctx, cfg, verbArgs, stdout)
 			}
 		}
 		if err != nil {
@@ -119,6 +126,8 @@ commands:
   directory   create|list|show|update|disable|enable NAME [--settings FILE]
   eab         create --directory NAME [--reusable] [--expires 720h] [--label TEXT]
               list --directory NAME | revoke KID [--deactivate-accounts]
+  order       list [--directory NAME] | show ID | approve ID [--reason TEXT] | reject ID --reason TEXT
+  cert        renew-early SERIAL [--clear]
   version     print the version
 `)
 }

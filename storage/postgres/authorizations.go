@@ -68,7 +68,7 @@ func queueAuthz(b *pgx.Batch, a *storage.Authorization) {
 	for i, c := range a.Challenges {
 		b.Queue(sqlInsertChallenge,
 			c.ID, a.ID, i, string(c.Type), string(c.Status), c.Token, optTime(c.Validated),
-			optBytes(c.Error), c.UpdatedAt)
+			optBytes(c.Error), c.UpdatedAt, a.AccountID)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 const certificateColumns = `id, directory, account_id, order_id, serial, issuer, names,
     not_before, not_after, chain_pem, alternates, profile, backend, upstream_ref, status,
-    revoked_at, revocation_reason, created_at`
+    revoked_at, revocation_reason, created_at, replaced_by, renew_early`
 
 const (
 	sqlGetCertificate         = `SELECT ` + certificateColumns + ` FROM certificates WHERE id = $1`
@@ -24,6 +24,7 @@ const (
     WHERE id = $1 AND status <> 'revoked'
     RETURNING 1)
 SELECT EXISTS (SELECT 1 FROM certificates WHERE id = $1), EXISTS (SELECT 1 FROM changed)`
+	sqlSetRenewEarly = `UPDATE certificates SET renew_early = $2 WHERE id = $1`
 )
 
 // GetCertificate returns the certificate with that id or ErrNotFound.
@@ -58,13 +59,28 @@ func (s *Store) RevokeCertificate(ctx context.Context, id string, reason int, no
 		sqlRevokeCertificate, id, now, reason)
 }
 
+// SetRenewEarly sets or clears the operator's early-renewal flag;
+// ErrNotFound for an unknown certificate.
+func (s *Store) SetRenewEarly(ctx context.Context, id string, early bool) error {
+	// PostgreSQL counts a matched row as updated even when the flag already
+	// had that value, so no row means no certificate.
+	tag, err := s.exec(ctx, sqlSetRenewEarly, id, early)
+	if err != nil {
+		return fmt.Errorf("postgres: set renew early of certificate %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("certificate", id)
+	}
+	return nil
+}
+
 func scanCertificate(r scanner) (*storage.Certificate, error) {
 	var c storage.Certificate
 	var status string
 	err := r.Scan(&c.ID, &c.Directory, &c.AccountID, &c.OrderID, &c.Serial, &c.Issuer, &c.Names,
 		scanTime(&c.NotBefore), scanTime(&c.NotAfter), &c.ChainPEM, &c.Alternates,
 		&c.Profile, &c.Backend, &c.UpstreamRef, &status,
-		scanTime(&c.RevokedAt), &c.RevocationReason, scanTime(&c.CreatedAt))
+		scanTime(&c.RevokedAt), &c.RevocationReason, scanTime(&c.CreatedAt), &c.ReplacedBy, &c.RenewEarly)
 	if err != nil {
 		return nil, err
 	}

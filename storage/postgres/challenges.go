@@ -14,9 +14,10 @@ import (
 const challengeColumns = `id, authz_id, type, status, token, validated, error, updated_at`
 
 const (
+	// account_id copies the authorization's, for CountFailedValidations.
 	sqlInsertChallenge = `INSERT INTO challenges
-    (id, authz_id, position, type, status, token, validated, error, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+    (id, authz_id, position, type, status, token, validated, error, updated_at, account_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 	sqlGetChallenge = `SELECT ` + challengeColumns + ` FROM challenges WHERE id = $1`
 	// RFC 8555 §7.5.1: a challenge is attempted once; only a pending
 	// challenge of a pending authorization may start. The validation job is

@@ -14,11 +14,13 @@ import (
 )
 
 const orderColumns = `id, directory, account_id, status, expires, not_before, not_after,
-    identifiers, authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at`
+    identifiers, authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at,
+    approval, approval_by, approval_reason, approval_deadline, replaces, replaces_certificate_id`
 
 const (
 	sqlInsertOrder = `INSERT INTO orders (` + orderColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+    $17, $18, $19, $20, $21, $22)`
 	sqlGetOrder = `SELECT ` + orderColumns + ` FROM orders WHERE id = $1`
 	// Keyset pagination on (created_at, id), newest first: stable under
 	// concurrent inserts and a backward range scan of orders_account_created
@@ -52,7 +54,8 @@ issued AS (
     INSERT INTO certificates (` + certificateColumns + `)
     SELECT $2::text, $4::text, $5::text, moved.id, $6::text, $7::text, $8::text[],
            $9::timestamptz, $10::timestamptz, $11::bytea, $12::bytea[], $13::text, $14::text,
-           $15::text, $16::text, $17::timestamptz, $18::integer, $19::timestamptz
+           $15::text, $16::text, $17::timestamptz, $18::integer, $19::timestamptz, $21::text,
+           $22::boolean
     FROM moved),
 dropped AS (
     DELETE FROM jobs WHERE kind = $20 AND ref IN (SELECT id FROM moved))
@@ -64,6 +67,13 @@ SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1), EXISTS (SELECT 1 FROM moved)
 dropped AS (
     DELETE FROM jobs WHERE kind = $4 AND ref IN (SELECT id FROM failed))
 SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1), EXISTS (SELECT 1 FROM failed)`
+	// RFC 9773 §5: a certificate is replaced by one order at most. Of two
+	// concurrent renewals the second UPDATE waits for the first's row lock,
+	// re-reads the row, finds replaced_by set and matches nothing.
+	sqlMarkReplaced = `WITH marked AS (
+    UPDATE certificates SET replaced_by = $1 WHERE id = $2 AND replaced_by = ''
+    RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM certificates WHERE id = $2), EXISTS (SELECT 1 FROM marked)`
 	sqlSetOrderUpstreamRef = `WITH changed AS (
     UPDATE orders SET upstream_ref = $2 WHERE id = $1 AND status = 'processing'
     RETURNING 1)
@@ -78,9 +88,13 @@ const (
 
 // CreateOrder inserts the new authorizations with their challenges, then o,
 // in one implicit transaction and one round trip: a duplicate id anywhere
-// rolls back all of it.
+// rolls back all of it. An order that replaces a certificate takes
+// createReplacing's explicit transaction instead.
 func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*storage.Authorization) error {
 	b := &pgx.Batch{}
+	if o.ReplacesCertificateID != "" {
+		b.Queue(sqlMarkReplaced, o.ID, o.ReplacesCertificateID)
+	}
 	for _, a := range newAuthzs {
 		queueAuthz(b, a)
 	}
@@ -88,11 +102,55 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*
 		o.ID, o.Directory, o.AccountID, string(o.Status), o.Expires,
 		optTime(o.NotBefore), optTime(o.NotAfter), nonNil(o.Identifiers), nonNil(o.AuthzIDs),
 		optBytes(o.Error), o.CSR, o.CertificateID, o.Profile, o.UpstreamRef,
-		o.CreatedAt, o.UpdatedAt)
-	if err := s.sendBatch(ctx, b); err != nil {
+		o.CreatedAt, o.UpdatedAt,
+		string(o.Approval), o.ApprovalBy, o.ApprovalReason, optTime(o.ApprovalDeadline),
+		o.Replaces, o.ReplacesCertificateID)
+	var err error
+	if o.ReplacesCertificateID == "" {
+		err = s.sendBatch(ctx, b)
+	} else {
+		err = s.createReplacing(ctx, o, b)
+	}
+	if err != nil {
 		return fmt.Errorf("postgres: create order %q: %w", o.ID, err)
 	}
 	return nil
+}
+
+// createReplacing runs b, whose first statement is sqlMarkReplaced, in an
+// explicit transaction, and rolls it back when the certificate is missing
+// (ErrNotFound) or already replaced (ErrConflict). A batch alone cannot do
+// this: the mark's refusal is an answer, not an error, so the implicit
+// transaction would commit the order anyway. The whole batch still goes in
+// one round trip (three with BEGIN and COMMIT), and the mark's verdict is
+// decided before any insert's error, so a missing certificate is reported
+// as ErrNotFound whatever else is wrong.
+func (s *Store) createReplacing(ctx context.Context, o *storage.Order, b *pgx.Batch) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		br := tx.SendBatch(ctx, b)
+		var found, marked bool
+		if err := br.QueryRow().Scan(&found, &marked); err != nil {
+			return errors.Join(err, br.Close())
+		}
+		if !found || !marked {
+			// What the queued inserts did no longer matters: returning an
+			// error rolls all of it back, and a lost connection surfaces
+			// through that rollback.
+			_ = br.Close()
+			if !found {
+				return notFound("certificate", o.ReplacesCertificateID)
+			}
+			return conflict("certificate", o.ReplacesCertificateID, "is already replaced")
+		}
+		var err error
+		for i := 1; i < b.Len() && err == nil; i++ {
+			_, err = br.Exec()
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
 }
 
 // GetOrder returns the order or ErrNotFound.
@@ -197,7 +255,7 @@ func (s *Store) CompleteOrder(ctx context.Context, c *storage.Certificate, now t
 		c.Directory, c.AccountID, c.Serial, c.Issuer, nonNil(c.Names),
 		c.NotBefore, c.NotAfter, nonNil(c.ChainPEM), nonNil(c.Alternates), c.Profile, c.Backend,
 		c.UpstreamRef, string(c.Status), optTime(c.RevokedAt), c.RevocationReason, c.CreatedAt,
-		string(storage.JobIssue))
+		string(storage.JobIssue), c.ReplacedBy, c.RenewEarly)
 }
 
 // FailOrder moves the order to invalid with problem and drops its issue
@@ -216,14 +274,17 @@ func (s *Store) SetOrderUpstreamRef(ctx context.Context, orderID, ref string) er
 
 func scanOrder(r scanner) (*storage.Order, error) {
 	var o storage.Order
-	var status string
+	var status, approval string
 	err := r.Scan(&o.ID, &o.Directory, &o.AccountID, &status, scanTime(&o.Expires),
 		scanTime(&o.NotBefore), scanTime(&o.NotAfter), &o.Identifiers, &o.AuthzIDs,
 		&o.Error, &o.CSR, &o.CertificateID, &o.Profile, &o.UpstreamRef,
-		scanTime(&o.CreatedAt), scanTime(&o.UpdatedAt))
+		scanTime(&o.CreatedAt), scanTime(&o.UpdatedAt),
+		&approval, &o.ApprovalBy, &o.ApprovalReason, scanTime(&o.ApprovalDeadline),
+		&o.Replaces, &o.ReplacesCertificateID)
 	if err != nil {
 		return nil, err
 	}
 	o.Status = storage.Status(status)
+	o.Approval = storage.ApprovalState(approval)
 	return &o, nil
 }

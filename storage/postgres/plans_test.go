@@ -15,7 +15,8 @@ import (
 )
 
 // seedSQL fills a schema with 100 000 rows in each big table (20 000
-// accounts) in a few seconds: generate_series inside the server, no row
+// accounts, orders spread over 20 directories, one in a hundred awaiting
+// approval, a quarter of the challenges failed) in a few seconds: generate_series inside the server, no row
 // crosses the wire. $1 is "now". The first statement fills the table the
 // others refer to, the last one refers to a table the others fill.
 func seedSQL() []string {
@@ -32,12 +33,16 @@ SELECT 'kid-' || i, 'dir-' || (i % 20), '', '\x00', i % 2 = 0, NULL,
        CASE WHEN i % 10 = 0 THEN $1::timestamptz END, i % 3, $1::timestamptz - i * interval '1 minute', NULL
 FROM generate_series(1, 10000) AS i`,
 		`INSERT INTO orders (id, directory, account_id, status, expires, not_before, not_after,
-    identifiers, authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at)
-SELECT 'order-' || i, 'default', 'acct-' || (i % 20000 + 1),
+    identifiers, authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at,
+    approval, approval_by, approval_reason, approval_deadline, replaces, replaces_certificate_id)
+SELECT 'order-' || i, 'dir-' || (i % 20), 'acct-' || (i % 20000 + 1),
        (ARRAY['pending', 'ready', 'processing', 'valid', 'invalid'])[i % 5 + 1],
        $1::timestamptz + interval '7 days', NULL, NULL,
        '[{"type":"dns","value":"example.com"}]', ARRAY['authz-' || i], NULL, NULL, '', '', '',
-       $1::timestamptz - i * interval '1 second', $1::timestamptz
+       $1::timestamptz - i * interval '1 second', $1::timestamptz,
+       CASE WHEN i % 100 = 2 THEN 'pending' ELSE '' END, '', '',
+       CASE WHEN i % 100 = 2 THEN $1::timestamptz + (i % 72 - 36) * interval '1 hour' END,
+       '', ''
 FROM generate_series(1, 100000) AS i`,
 		`INSERT INTO authorizations (id, directory, account_id, identifier_type, identifier_value,
     wildcard, status, expires, created_at, updated_at)
@@ -47,11 +52,11 @@ SELECT 'authz-' || i, 'default', 'acct-' || (i % 20000 + 1), 'dns', 'host' || (i
 FROM generate_series(1, 100000) AS i`,
 		`INSERT INTO certificates (id, directory, account_id, order_id, serial, issuer, names,
     not_before, not_after, chain_pem, alternates, profile, backend, upstream_ref, status,
-    revoked_at, revocation_reason, created_at)
+    revoked_at, revocation_reason, created_at, replaced_by, renew_early)
 SELECT 'cert-' || i, 'default', 'acct-' || (i % 20000 + 1), 'order-' || i, to_hex(i * 7919 + 1),
        'CN=test', ARRAY['host' || i || '.example.com'], $1::timestamptz,
        $1::timestamptz + (i % 90) * interval '1 day', '\x00', '{}', '', 'local', '', 'valid', NULL, 0,
-       $1::timestamptz
+       $1::timestamptz, CASE WHEN i % 3 = 0 THEN 'order-' || (i + 1) ELSE '' END, i % 50 = 0
 FROM generate_series(1, 100000) AS i`,
 		// Run times spread over two hours around now; a third of the jobs
 		// leased by one of ten workers.
@@ -66,8 +71,19 @@ FROM generate_series(1, 100000) AS i`,
 		`INSERT INTO nonces (id, expires)
 SELECT 'nonce-' || i, $1::timestamptz + (i % 600) * interval '1 second'
 FROM generate_series(1, 100000) AS i`,
-		`INSERT INTO challenges (id, authz_id, position, type, status, token, validated, error, updated_at)
-SELECT 'chall-' || i, 'authz-' || i, 0, 'http-01', 'pending', 'token-' || i, NULL, NULL, $1::timestamptz
+		// Two events per order over 50 000 orders, a third of them about
+		// an authorization, one in ten about an authorization alone.
+		`INSERT INTO order_events (order_id, authz_id, at, kind, actor, identifier, detail)
+SELECT CASE WHEN i % 10 = 0 THEN '' ELSE 'order-' || (i % 50000 + 1) END,
+       CASE WHEN i % 3 = 0 OR i % 10 = 0 THEN 'authz-' || i ELSE '' END,
+       $1::timestamptz - i * interval '1 second', 'validated', 'system', 'example.com', ''
+FROM generate_series(1, 100000) AS i`,
+		// Each authorization's challenge in its authorization's status,
+		// failures spread over the last day.
+		`INSERT INTO challenges (id, authz_id, position, type, status, token, validated, error, updated_at,
+    account_id)
+SELECT 'chall-' || i, 'authz-' || i, 0, 'http-01', (ARRAY['pending', 'valid', 'valid', 'invalid'])[i % 4 + 1],
+       'token-' || i, NULL, NULL, $1::timestamptz - (i % 1440) * interval '1 minute', 'acct-' || (i % 20000 + 1)
 FROM generate_series(1, 100000) AS i`,
 	}
 }
@@ -94,7 +110,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			return err
 		})
 	}
-	tables := []string{"accounts", "eab_keys", "orders", "authorizations", "challenges", "certificates", "jobs", "nonces"}
+	tables := []string{"accounts", "eab_keys", "orders", "authorizations", "challenges", "certificates", "jobs",
+		"nonces", "order_events"}
 	parallel(t, tables, func(table string) error {
 		_, err := s.pool.Exec(ctx, `ANALYZE `+table)
 		return err
@@ -123,7 +140,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"ListOrderIDs next page", sqlListOrderIDsAfter, []any{"acct-7", now.Add(-time.Hour), "order-3600", 101}},
 		{"BeginFinalize", sqlBeginFinalize, append([]any{"order-5", []byte("csr"), now, []string{"ready"}}, jobArgs(job)...)},
 		{"CompleteOrder", sqlCompleteOrder, []any{"order-5", cert.ID, now, "default", "acct-5", cert.Serial, "CN=x",
-			[]string{}, now, now, []byte("pem"), [][]byte{}, "", "local", "", "valid", optTime(time.Time{}), 0, now, "issue"}},
+			[]string{}, now, now, []byte("pem"), [][]byte{}, "", "local", "", "valid", optTime(time.Time{}), 0, now, "issue",
+			"", false}},
 		{"FailOrder", sqlFailOrder, []any{"order-5", []byte(`{}`), now, "issue"}},
 		{"SetOrderUpstreamRef", sqlSetOrderUpstreamRef, []any{"order-5", "ref"}},
 		{"GetAuthorizations", sqlGetAuthzs, []any{[]string{"authz-1", "authz-2", "authz-3"}}},
@@ -142,6 +160,22 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"ReleaseJobs", sqlReleaseJobs, []any{"worker-3"}},
 		{"RedeemNonce", sqlRedeemNonce, []any{"nonce-new", now}},
 		{"PurgeNonces", sqlPurgeNonces, []any{now}},
+		{"CreateOrder replacing", sqlMarkReplaced, []any{"order-new", "cert-10"}},
+		{"SetRenewEarly", sqlSetRenewEarly, []any{"cert-9", true}},
+		{"BeginApproval", sqlBeginApproval, []any{"order-5", []byte("csr"), now.Add(time.Hour), now, []string{"ready"}}},
+		{"ApproveOrder", sqlApproveOrder, append([]any{"order-102", "ops", "ok", now}, jobArgs(job)...)},
+		{"RejectOrder", sqlRejectOrder, []any{"order-202", "ops", "no", now, []byte(`{}`), "issue"}},
+		{"ListPendingApprovals", sqlListPendingApprovals, nil},
+		{"ListPendingApprovals of a directory", sqlListPendingApprovalsIn, []any{"dir-2"}},
+		{"ExpireApprovals", sqlExpireApprovals, []any{now, []byte(`{}`)}},
+		{"AppendOrderEvents", sqlInsertEvents, []any{[]string{"order-5", ""}, []string{"", "authz-5"},
+			[]time.Time{now, now}, []string{"created", "validated"}, []string{"system", "system"},
+			[]string{"", "example.com"}, []string{"", ""}}},
+		{"ListOrderEvents", sqlListOrderEvents, []any{"order-7", []string{"authz-6", "authz-30", "authz-40"}}},
+		{"CountOrders of a directory", sqlCountOrdersInDirectory, []any{"dir-3", now.Add(-time.Hour)}},
+		{"CountOrders of an account", sqlCountOrdersOfAccount, []any{"acct-7", "dir-6", now.Add(-24 * time.Hour)}},
+		{"CountFailedValidations", sqlCountFailedValidations, []any{"acct-7", now.Add(-time.Hour)}},
+		{"CountPendingAuthorizations", sqlCountPendingAuthzs, []any{"acct-7", now}},
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -162,8 +196,11 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 				t.Fatalf("SET plan_cache_mode: %v", err)
 			}
 			defer conn.Exec(ctx, `RESET plan_cache_mode`)
-			nulls := strings.TrimSuffix(strings.Repeat("NULL, ", len(tc.args)), ", ")
-			generic := explain(ctx, t, conn.Conn(), `EXPLAIN (FORMAT JSON) EXECUTE `+name+`(`+nulls+`)`)
+			execute := `EXECUTE ` + name
+			if len(tc.args) > 0 {
+				execute += `(` + strings.TrimSuffix(strings.Repeat("NULL, ", len(tc.args)), ", ") + `)`
+			}
+			generic := explain(ctx, t, conn.Conn(), `EXPLAIN (FORMAT JSON) `+execute)
 			checkNoSeqScan(t, "generic plan", generic)
 			t.Logf("custom: %s; generic: %s", summary(custom), summary(generic))
 		})

@@ -53,7 +53,8 @@ func insertAuthz(ctx context.Context, q queryer, a *storage.Authorization) error
 	}
 	for i, c := range a.Challenges {
 		_, err := q.exec(ctx, sqlInsertChallenge,
-			c.ID, a.ID, i, string(c.Type), string(c.Status), c.Token, tval(c.Validated), c.Error, tval(c.UpdatedAt))
+			c.ID, a.ID, i, string(c.Type), string(c.Status), c.Token, tval(c.Validated), c.Error, tval(c.UpdatedAt),
+			a.AccountID)
 		if err != nil {
 			return fmt.Errorf("challenge %q: %w", c.ID, err)
 		}

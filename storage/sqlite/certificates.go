@@ -12,17 +12,18 @@ import (
 
 const certificateColumns = `id, directory, account_id, order_id, serial, issuer, names,
     not_before, not_after, chain_pem, alternates, profile, backend, upstream_ref, status,
-    revoked_at, revocation_reason, created_at`
+    revoked_at, revocation_reason, created_at, replaced_by, renew_early`
 
 const (
 	sqlInsertCertificate = `INSERT INTO certificates (` + certificateColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlGetCertificate         = `SELECT ` + certificateColumns + ` FROM certificates WHERE id = ?`
 	sqlGetCertificateBySerial = `SELECT ` + certificateColumns + ` FROM certificates WHERE serial = ?`
 	// RFC 8555 §7.6: revoking twice is an error (alreadyRevoked).
 	sqlRevokeCertificate = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?
 WHERE id = ? AND status <> 'revoked'`
 	sqlCertificateExists = `SELECT 1 FROM certificates WHERE id = ?`
+	sqlSetRenewEarly     = `UPDATE certificates SET renew_early = ? WHERE id = ?`
 )
 
 // insertCertificate inserts c; ErrConflict on a duplicate id or serial.
@@ -31,7 +32,7 @@ func insertCertificate(ctx context.Context, q queryer, c *storage.Certificate) e
 		c.ID, c.Directory, c.AccountID, c.OrderID, c.Serial, c.Issuer, jval(nonNil(c.Names)),
 		tval(c.NotBefore), tval(c.NotAfter), nonNil(c.ChainPEM), jval(nonNil(c.Alternates)),
 		c.Profile, c.Backend, c.UpstreamRef, string(c.Status),
-		tval(c.RevokedAt), c.RevocationReason, tval(c.CreatedAt))
+		tval(c.RevokedAt), c.RevocationReason, tval(c.CreatedAt), c.ReplacedBy, c.RenewEarly)
 	if err != nil {
 		return fmt.Errorf("certificate %q: %w", c.ID, err)
 	}
@@ -78,13 +79,28 @@ func (s *Store) RevokeCertificate(ctx context.Context, id string, reason int, no
 	})
 }
 
+// SetRenewEarly sets or clears the operator's early-renewal flag;
+// ErrNotFound for an unknown certificate.
+func (s *Store) SetRenewEarly(ctx context.Context, id string, early bool) error {
+	// SQLite counts a matched row as changed even when the value is already
+	// early, so no row means no certificate.
+	n, err := s.writer().execAffected(ctx, sqlSetRenewEarly, early, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: set renew early of certificate %q: %w", id, err)
+	}
+	if n == 0 {
+		return notFound("certificate", id)
+	}
+	return nil
+}
+
 func scanCertificate(r scanner) (*storage.Certificate, error) {
 	var c storage.Certificate
 	var status string
 	err := r.Scan(&c.ID, &c.Directory, &c.AccountID, &c.OrderID, &c.Serial, &c.Issuer, jscan(&c.Names),
 		tscan(&c.NotBefore), tscan(&c.NotAfter), &c.ChainPEM, jscan(&c.Alternates),
 		&c.Profile, &c.Backend, &c.UpstreamRef, &status,
-		tscan(&c.RevokedAt), &c.RevocationReason, tscan(&c.CreatedAt))
+		tscan(&c.RevokedAt), &c.RevocationReason, tscan(&c.CreatedAt), &c.ReplacedBy, &c.RenewEarly)
 	if err != nil {
 		return nil, err
 	}

@@ -13,9 +13,10 @@ import (
 const challengeColumns = `id, authz_id, type, status, token, validated, error, updated_at`
 
 const (
+	// account_id copies the authorization's, for CountFailedValidations.
 	sqlInsertChallenge = `INSERT INTO challenges
-    (id, authz_id, position, type, status, token, validated, error, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    (id, authz_id, position, type, status, token, validated, error, updated_at, account_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlGetChallengesOf = `SELECT ` + challengeColumns + ` FROM challenges
 WHERE authz_id IN (SELECT value FROM json_each(?))
 ORDER BY authz_id, position`

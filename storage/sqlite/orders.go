@@ -13,11 +13,12 @@ import (
 )
 
 const orderColumns = `id, directory, account_id, status, expires, not_before, not_after,
-    identifiers, authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at`
+    identifiers, authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at,
+    approval, approval_by, approval_reason, approval_deadline, replaces, replaces_certificate_id`
 
 const (
 	sqlInsertOrder = `INSERT INTO orders (` + orderColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlGetOrder = `SELECT ` + orderColumns + ` FROM orders WHERE id = ?`
 	// Keyset pagination on (created_at, id), newest first: stable under
 	// concurrent inserts and an index range scan on orders_account_created
@@ -38,6 +39,9 @@ WHERE id = ? AND status NOT IN ('valid', 'invalid')`
 	sqlSetOrderUpstreamRef = `UPDATE orders SET upstream_ref = ? WHERE id = ? AND status = 'processing'`
 	sqlOrderExists         = `SELECT 1 FROM orders WHERE id = ?`
 	sqlDeleteIssueJobs     = `DELETE FROM jobs WHERE kind = ? AND ref = ?`
+	// RFC 9773 §5: a certificate is replaced by one order at most. The
+	// replaced_by condition decides between concurrent renewals.
+	sqlMarkReplaced = `UPDATE certificates SET replaced_by = ? WHERE id = ? AND replaced_by = ''`
 )
 
 // Page sizes of ListOrderIDs.
@@ -47,9 +51,20 @@ const (
 )
 
 // CreateOrder inserts the new authorizations with their challenges, then o,
-// in one transaction: a duplicate id anywhere rolls back all of it.
+// in one transaction: a duplicate id anywhere rolls back all of it. When o
+// replaces a certificate, marking it comes first, so a missing certificate
+// is reported as ErrNotFound whatever else is wrong.
 func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*storage.Authorization) error {
 	return s.inWrite(ctx, func(q queryer) error {
+		if o.ReplacesCertificateID != "" {
+			n, err := q.execAffected(ctx, sqlMarkReplaced, o.ID, o.ReplacesCertificateID)
+			if err != nil {
+				return fmt.Errorf("sqlite: create order %q: mark certificate %q replaced: %w", o.ID, o.ReplacesCertificateID, err)
+			}
+			if n == 0 {
+				return missingOrConflict(ctx, q, sqlCertificateExists, "certificate", o.ReplacesCertificateID, "is already replaced")
+			}
+		}
 		for _, a := range newAuthzs {
 			if err := insertAuthz(ctx, q, a); err != nil {
 				return fmt.Errorf("sqlite: create order %q: %w", o.ID, err)
@@ -59,7 +74,9 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*
 			o.ID, o.Directory, o.AccountID, string(o.Status), tval(o.Expires),
 			tval(o.NotBefore), tval(o.NotAfter), jval(nonNil(o.Identifiers)), jval(nonNil(o.AuthzIDs)),
 			o.Error, o.CSR, o.CertificateID, o.Profile, o.UpstreamRef,
-			tval(o.CreatedAt), tval(o.UpdatedAt))
+			tval(o.CreatedAt), tval(o.UpdatedAt),
+			string(o.Approval), o.ApprovalBy, o.ApprovalReason, tval(o.ApprovalDeadline),
+			o.Replaces, o.ReplacesCertificateID)
 		if err != nil {
 			return fmt.Errorf("sqlite: create order %q: %w", o.ID, err)
 		}
@@ -227,14 +244,17 @@ func (s *Store) SetOrderUpstreamRef(ctx context.Context, orderID, ref string) er
 
 func scanOrder(r scanner) (*storage.Order, error) {
 	var o storage.Order
-	var status string
+	var status, approval string
 	err := r.Scan(&o.ID, &o.Directory, &o.AccountID, &status, tscan(&o.Expires),
 		tscan(&o.NotBefore), tscan(&o.NotAfter), jscan(&o.Identifiers), jscan(&o.AuthzIDs),
 		&o.Error, &o.CSR, &o.CertificateID, &o.Profile, &o.UpstreamRef,
-		tscan(&o.CreatedAt), tscan(&o.UpdatedAt))
+		tscan(&o.CreatedAt), tscan(&o.UpdatedAt),
+		&approval, &o.ApprovalBy, &o.ApprovalReason, tscan(&o.ApprovalDeadline),
+		&o.Replaces, &o.ReplacesCertificateID)
 	if err != nil {
 		return nil, err
 	}
 	o.Status = storage.Status(status)
+	o.Approval = storage.ApprovalState(approval)
 	return &o, nil
 }

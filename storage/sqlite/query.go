@@ -28,7 +28,15 @@ func statements() []string {
 
 		sqlInsertOrder, sqlGetOrder, sqlListOrderIDsFirst, sqlListOrderIDsAfter,
 		sqlBeginFinalize, sqlCompleteOrder, sqlFailOrder, sqlSetOrderUpstreamRef,
-		sqlOrderExists, sqlDeleteIssueJobs,
+		sqlOrderExists, sqlDeleteIssueJobs, sqlMarkReplaced,
+
+		sqlBeginApproval, sqlApproveOrder, sqlRejectOrder, sqlListPendingApprovals,
+		sqlListPendingApprovalsIn, sqlExpireApprovals,
+
+		sqlInsertEvent, sqlListOrderEvents,
+
+		sqlCountOrdersInDirectory, sqlCountOrdersOfAccount, sqlCountFailedValidations,
+		sqlCountPendingAuthzs,
 
 		sqlInsertAuthz, sqlInsertChallenge, sqlGetAuthzs, sqlGetChallengesOf,
 		sqlFindReusableAuthz, sqlDeactivateAuthz, sqlAuthzExists,
@@ -36,7 +44,7 @@ func statements() []string {
 		sqlChallengeExists,
 
 		sqlInsertCertificate, sqlGetCertificate, sqlGetCertificateBySerial,
-		sqlRevokeCertificate, sqlCertificateExists,
+		sqlRevokeCertificate, sqlCertificateExists, sqlSetRenewEarly,
 
 		sqlInsertJob, sqlLeaseJobs, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs, sqlRenewLease,
 

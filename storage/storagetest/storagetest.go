@@ -77,6 +77,30 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Certificate/RoundTrip", testCertificateRoundTrip},
 		{"Certificate/Revoke", testRevokeCertificate},
 
+		{"Approval/RoundTrip", testApprovalRoundTrip},
+		{"Approval/Begin", testBeginApproval},
+		{"Approval/Approve", testApproveOrder},
+		{"Approval/Reject", testRejectOrder},
+		{"Approval/Lapsed", testApprovalLapsed},
+		{"Approval/ApproveConcurrent", testApproveConcurrent},
+		{"Approval/DecideConcurrent", testDecideConcurrent},
+		{"Approval/ListPending", testListPendingApprovals},
+		{"Approval/Expire", testExpireApprovals},
+		{"Approval/ExpireConcurrent", testExpireApprovalsConcurrent},
+
+		{"Event/List", testOrderEvents},
+		{"Event/SameInstant", testOrderEventsSameInstant},
+		{"Event/AllOrNothing", testOrderEventsAllOrNothing},
+
+		{"Limit/CountOrders", testCountOrders},
+		{"Limit/CountFailedValidations", testCountFailedValidations},
+		{"Limit/CountPendingAuthorizations", testCountPendingAuthorizations},
+
+		{"ARI/CreateOrderReplaces", testCreateOrderReplaces},
+		{"ARI/CreateOrderReplacesConcurrent", testCreateOrderReplacesConcurrent},
+		{"ARI/CertificateRoundTrip", testCertificateRenewalRoundTrip},
+		{"ARI/SetRenewEarly", testSetRenewEarly},
+
 		{"Job/Lease", testLeaseJobs},
 		{"Job/LeaseLimit", testLeaseJobsLimit},
 		{"Job/Retry", testRetryJob},
