@@ -179,25 +179,30 @@ type ApprovalStore interface {
 	// the issue job comes with the approval.
 	BeginApproval(ctx context.Context, orderID string, from []Status, csr []byte, deadline, now time.Time) error
 	// ApproveOrder records an operator's approval of a pending order and
-	// inserts job (its issue job) in one transaction; ErrConflict if the
-	// order's approval is not pending.
+	// inserts job (its issue job) in one transaction; ErrConflict unless the
+	// order is processing with its approval pending and its deadline after
+	// now (a lapsed approval cannot be approved, whether or not
+	// ExpireApprovals ran).
 	ApproveOrder(ctx context.Context, orderID, by, reason string, job *Job, now time.Time) error
 	// RejectOrder records an operator's rejection: the approval becomes
 	// rejected and the order invalid with problem (JSON), in one
-	// transaction; ErrConflict if the approval is not pending.
+	// transaction; ErrConflict under the same conditions as ApproveOrder.
 	RejectOrder(ctx context.Context, orderID, by, reason string, problem []byte, now time.Time) error
 	// ListPendingApprovals returns the orders of directory dir ("" for all)
 	// whose approval is pending, oldest first.
 	ListPendingApprovals(ctx context.Context, dir string) ([]*Order, error)
 	// ExpireApprovals rejects every pending approval whose deadline is not
-	// after now, making the order invalid with problem (JSON), and returns
-	// the ids of the orders it expired. Safe to run on every instance.
+	// after now (ApprovalBy and ApprovalReason stay empty: no operator
+	// decided), making the order invalid with problem (JSON), and returns
+	// the ids of the orders it expired. Safe to run on every instance: each
+	// order is expired once.
 	ExpireApprovals(ctx context.Context, now time.Time, problem []byte) ([]string, error)
 }
 
 // EventStore keeps order timelines.
 type EventStore interface {
-	// AppendOrderEvents stores events.
+	// AppendOrderEvents stores events; an event with neither OrderID nor
+	// AuthzID is refused. Events of the same instant keep their order.
 	AppendOrderEvents(ctx context.Context, events ...*OrderEvent) error
 	// ListOrderEvents returns the events of order orderID and of the
 	// authorizations authzIDs, oldest first.
