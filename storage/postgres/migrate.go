@@ -5,13 +5,10 @@ import (
 	"embed"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/acmegate/acmegate/storage"
 )
 
 // migrationFiles holds the schema history, one file per version named
@@ -21,43 +18,11 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one embedded schema step.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations returns the embedded migrations in version order. Versions
-// must be unique and start at 1 without gaps, so a missing file is caught
-// here rather than by a failing ALTER on some operator's database.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// loadMigrations returns the embedded migrations in version order.
+func loadMigrations() ([]storage.Migration, error) {
+	ms, err := storage.LoadMigrations(migrationFiles, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		if !ok || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("postgres: migration %q is not named NNNN_what.sql", name)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("postgres: migration %q has no version number", name)
-		}
-		body, err := fs.ReadFile(migrationFiles, path.Join("migrations", name))
-		if err != nil {
-			return nil, fmt.Errorf("postgres: read migration %q: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migration %q: want version %d", m.name, i+1)
-		}
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return ms, nil
 }
@@ -131,7 +96,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres: database schema version %d is newer than this binary's %d", current, latest)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
 		if err := s.apply(ctx, m); err != nil {
@@ -143,23 +108,23 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // apply runs one migration and records it, unless another instance already
 // did.
-func (s *Store) apply(ctx context.Context, m migration) error {
+func (s *Store) apply(ctx context.Context, m storage.Migration) error {
 	applied := false
 	err := s.migrationTx(ctx, func(tx pgx.Tx) error {
 		var done bool
-		if err := tx.QueryRow(ctx, sqlMigrationApplied, m.version).Scan(&done); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if err := tx.QueryRow(ctx, sqlMigrationApplied, m.Version).Scan(&done); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if done {
 			return nil
 		}
 		// No arguments: pgx sends the file with the simple protocol, which
 		// runs several statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, sqlRecordMigration, m.version, m.name); err != nil {
-			return fmt.Errorf("migration %s: record: %w", m.name, err)
+		if _, err := tx.Exec(ctx, sqlRecordMigration, m.Version, m.Name); err != nil {
+			return fmt.Errorf("migration %s: record: %w", m.Name, err)
 		}
 		applied = true
 		return nil
@@ -168,7 +133,7 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 		return err
 	}
 	if applied {
-		s.log.InfoContext(ctx, "applied database migration", "migration", m.name, "schema", s.schema)
+		s.log.InfoContext(ctx, "applied database migration", "migration", m.Name, "schema", s.schema)
 	}
 	return nil
 }

@@ -137,7 +137,7 @@ func wantMigrations(t *testing.T) []migrationRow {
 	}
 	var out []migrationRow
 	for _, m := range ms {
-		out = append(out, migrationRow{m.version, m.name})
+		out = append(out, migrationRow{m.Version, m.Name})
 	}
 	return out
 }

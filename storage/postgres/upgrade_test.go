@@ -36,7 +36,7 @@ func openAtVersion(t *testing.T, url, schema string, version int) *Store {
 	}
 	for _, m := range ms[:version] {
 		if err := s.apply(ctx, m); err != nil {
-			t.Fatalf("apply %s: %v", m.name, err)
+			t.Fatalf("apply %s: %v", m.Name, err)
 		}
 	}
 	return s

@@ -4,12 +4,9 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/acmegate/acmegate/storage"
 )
 
 // migrationFiles holds the schema history, one file per version named
@@ -19,43 +16,11 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one embedded schema step.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations returns the embedded migrations in version order. Versions
-// must be unique and start at 1 without gaps, so a missing file is caught
-// here rather than by a failing ALTER on some operator's database.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// loadMigrations returns the embedded migrations in version order.
+func loadMigrations() ([]storage.Migration, error) {
+	ms, err := storage.LoadMigrations(migrationFiles, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		if !ok || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("sqlite: migration %q is not named NNNN_what.sql", name)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("sqlite: migration %q has no version number", name)
-		}
-		body, err := fs.ReadFile(migrationFiles, path.Join("migrations", name))
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: read migration %q: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("sqlite: migration %q: want version %d", m.name, i+1)
-		}
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	return ms, nil
 }
@@ -94,7 +59,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", current, latest)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
 		if err := s.apply(ctx, m); err != nil {
@@ -107,20 +72,20 @@ func (s *Store) Migrate(ctx context.Context) error {
 // apply runs one migration and records it, unless another process already
 // did. It uses unprepared statements: the store prepares its statements only
 // once the schema is current.
-func (s *Store) apply(ctx context.Context, m migration) error {
+func (s *Store) apply(ctx context.Context, m storage.Migration) error {
 	return inTx(ctx, s.write, nil, func(q queryer) error {
 		var n int
-		if err := q.tx.QueryRowContext(ctx, sqlMigrationApplied, m.version).Scan(&n); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		if err := q.tx.QueryRowContext(ctx, sqlMigrationApplied, m.Version).Scan(&n); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
 		}
 		if n > 0 {
 			return nil
 		}
-		if _, err := q.tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		if _, err := q.tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
 		}
-		if _, err := q.tx.ExecContext(ctx, sqlRecordMigration, m.version, m.name, tval(time.Now())); err != nil {
-			return fmt.Errorf("sqlite: migration %s: record: %w", m.name, err)
+		if _, err := q.tx.ExecContext(ctx, sqlRecordMigration, m.Version, m.Name, tval(time.Now())); err != nil {
+			return fmt.Errorf("sqlite: migration %s: record: %w", m.Name, err)
 		}
 		return nil
 	})

@@ -29,7 +29,7 @@ func TestUpgradeFromVersion2(t *testing.T) {
 	}
 	for _, m := range ms[:2] {
 		if err := old.apply(ctx, m); err != nil {
-			t.Fatalf("apply %s: %v", m.name, err)
+			t.Fatalf("apply %s: %v", m.Name, err)
 		}
 	}
 	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
