@@ -2,6 +2,8 @@ package acme_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +18,8 @@ import (
 	xacme "golang.org/x/crypto/acme"
 
 	"github.com/acmegate/acmegate/acme"
+	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/ca/local"
 	"github.com/acmegate/acmegate/validation/validationtest"
 )
 
@@ -359,5 +363,72 @@ func TestCAA(t *testing.T) {
 	var ae *xacme.AuthorizationError
 	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "caa") || !strings.Contains(err.Error(), "letsencrypt.org") {
 		t.Errorf("authorization under a foreign CAA record: %v, want a caa error naming letsencrypt.org", err)
+	}
+}
+
+// renamed gives a backend another name, to run two local CAs side by side.
+type renamed struct {
+	ca.Backend
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+// TestProfileSelectsBackend: a directory's profile names the backend that
+// issues its certificates; revocation goes back to that backend.
+func TestProfileSelectsBackend(t *testing.T) {
+	other, err := local.New(context.Background(), local.Config{Dir: t.TempDir(), CommonName: "second CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := []acme.DirectoryDefinition{{Name: "split", Settings: acme.DirectorySettings{Profiles: []acme.ProfileSettings{
+		{Name: "first", Product: "default"},
+		{Name: "second", Backend: "second", Product: "default"},
+	}}}}
+	e := newEnv(t, envOptions{dirs: dirs, backends: []ca.Backend{renamed{other, "second"}}})
+	ctx := testCtx(t)
+	key := newECKey(t)
+	c := &xacme.Client{Key: key, DirectoryURL: e.url + "/acme/split/directory", HTTPClient: e.client}
+	acct, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// x/crypto/acme cannot ask for a profile: order by hand, then use it.
+	raw := &rawClient{e: e, key: key, kid: acct.URI}
+	for profile, issuer := range map[string]string{"first": e.ca.Intermediate().Subject.CommonName, "second": other.Intermediate().Subject.CommonName} {
+		name := profile + ".example.com"
+		u, _, r := raw.order("split", `{"identifiers":[{"type":"dns","value":"`+name+`"}],"profile":"`+profile+`"}`)
+		if r.status != 201 {
+			t.Fatalf("order with profile %s: %d %s", profile, r.status, r.body)
+		}
+		o, err := c.GetOrder(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.solve(ctx, c, o, "http-01")
+		der, _ := x509.CreateCertificateRequest(rand.Reader, csrTemplate([]string{name}), newECKey(t))
+		chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, der, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, _ := x509.ParseCertificate(chain[0])
+		if leaf.Issuer.CommonName != issuer {
+			t.Errorf("profile %s: issued by %q, want %q", profile, leaf.Issuer.CommonName, issuer)
+		}
+		cert, err := e.store.GetCertificateBySerial(ctx, leaf.SerialNumber.Text(16))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantBackend := map[string]string{"first": "local", "second": "second"}[profile]
+		if cert.Backend != wantBackend {
+			t.Errorf("profile %s: inventory says backend %q, want %q", profile, cert.Backend, wantBackend)
+		}
+	}
+	// A profile pointing at a backend that does not exist is refused when
+	// the directory is defined.
+	bad := acme.DirectoryDefinition{Name: "bad", Settings: acme.DirectorySettings{Profiles: []acme.ProfileSettings{{Name: "x", Backend: "nope"}}}}
+	cat, _ := acme.CatalogOf(ctx, e.ca)
+	if err := acme.PutConfigDirectories(ctx, e.store, cat, []acme.DirectoryDefinition{bad}, time.Now()); err == nil || !strings.Contains(err.Error(), "not configured") {
+		t.Errorf("profile with an unknown backend: %v", err)
 	}
 }

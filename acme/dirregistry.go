@@ -23,7 +23,7 @@ var errNoDirectory = errors.New("no such directory")
 // within dirCacheTTL.
 type registry struct {
 	store           storage.DirectoryStore
-	backendProfiles []string
+	catalog Catalog
 	clock           Clock
 
 	mu    sync.Mutex
@@ -36,8 +36,8 @@ type cachedDir struct {
 	fetched time.Time
 }
 
-func newRegistry(st storage.DirectoryStore, backendProfiles []string, clock Clock) *registry {
-	return &registry{store: st, backendProfiles: backendProfiles, clock: clock, cache: map[string]cachedDir{}}
+func newRegistry(st storage.DirectoryStore, catalog Catalog, clock Clock) *registry {
+	return &registry{store: st, catalog: catalog, clock: clock, cache: map[string]cachedDir{}}
 }
 
 // get returns the directory called name, or an error wrapping
@@ -76,5 +76,5 @@ func (r *registry) load(ctx context.Context, name string) (*directory, error) {
 	if err := json.Unmarshal(row.Settings, &s); err != nil {
 		return nil, fmt.Errorf("directory %s has unreadable settings: %w", name, err)
 	}
-	return compileDirectory(row.Name, row.Disabled, s, r.backendProfiles)
+	return compileDirectory(row.Name, row.Disabled, s, r.catalog)
 }

@@ -50,6 +50,9 @@ type ProfileSettings struct {
 	// Name is what clients put in newOrder's "profile".
 	Name        string `json:"name" yaml:"name"`
 	Description string `json:"description,omitempty" yaml:"description"`
+	// Backend names the CA backend that issues this profile's
+	// certificates. Default: the first backend configured.
+	Backend string `json:"backend,omitempty" yaml:"backend"`
 	// Product is the backend's own profile (a local CA profile, a Sectigo
 	// cert type, a DigiCert product). Default: Name.
 	Product string `json:"product,omitempty" yaml:"product"`
@@ -127,7 +130,7 @@ type directory struct {
 
 // compileDirectory checks settings against the backend's profiles and builds
 // the directory's policy.
-func compileDirectory(name string, disabled bool, s DirectorySettings, backendProfiles []string) (*directory, error) {
+func compileDirectory(name string, disabled bool, s DirectorySettings, cat Catalog) (*directory, error) {
 	if !ValidDirectoryName(name) {
 		return nil, fmt.Errorf("directory name %q must be 1-63 lower-case letters, digits or hyphens", name)
 	}
@@ -140,21 +143,25 @@ func compileDirectory(name string, disabled bool, s DirectorySettings, backendPr
 		return nil, fmt.Errorf("directory %s: %w", name, err)
 	}
 	d := &directory{name: name, disabled: disabled, settings: s, policy: pol, profiles: map[string]ProfileSettings{}}
-	known := map[string]bool{}
-	for _, p := range backendProfiles {
-		known[p] = true
-	}
 	if len(s.Profiles) == 0 {
-		for _, p := range backendProfiles {
-			d.profiles[p] = ProfileSettings{Name: p, Product: p}
+		// Without profiles of its own a directory offers the default
+		// backend's.
+		for _, p := range cat.Profiles[cat.Default] {
+			d.profiles[p] = ProfileSettings{Name: p, Product: p, Backend: cat.Default}
 		}
-		if len(backendProfiles) > 0 {
-			d.defaultProfile = backendProfiles[0]
+		if ps := cat.Profiles[cat.Default]; len(ps) > 0 {
+			d.defaultProfile = ps[0]
 		}
 	}
 	for _, p := range s.Profiles {
 		if p.Product == "" {
 			p.Product = p.Name
+		}
+		if p.Backend == "" {
+			p.Backend = cat.Default
+		}
+		if _, ok := cat.Profiles[p.Backend]; !ok {
+			return nil, fmt.Errorf("directory %s: profile %q uses backend %q, which is not configured", name, p.Name, p.Backend)
 		}
 		if p.Name == "" {
 			return nil, fmt.Errorf("directory %s: a profile has no name", name)
@@ -162,8 +169,8 @@ func compileDirectory(name string, disabled bool, s DirectorySettings, backendPr
 		if _, dup := d.profiles[p.Name]; dup {
 			return nil, fmt.Errorf("directory %s: profile %q is listed twice", name, p.Name)
 		}
-		if !known[p.Product] {
-			return nil, fmt.Errorf("directory %s: profile %q uses product %q, which the CA backend does not offer", name, p.Name, p.Product)
+		if !cat.has(p.Backend, p.Product) {
+			return nil, fmt.Errorf("directory %s: profile %q uses product %q, which backend %s does not offer (it offers %v)", name, p.Name, p.Product, p.Backend, cat.Profiles[p.Backend])
 		}
 		d.profiles[p.Name] = p
 		if d.defaultProfile == "" {
@@ -211,9 +218,9 @@ type DirectoryDefinition struct {
 // file to storage (replacing earlier versions of them) after checking each
 // against the backend's profiles. Directories created at run time are left
 // alone.
-func PutConfigDirectories(ctx context.Context, st storage.DirectoryStore, backendProfiles []string, defs []DirectoryDefinition, now time.Time) error {
+func PutConfigDirectories(ctx context.Context, st storage.DirectoryStore, cat Catalog, defs []DirectoryDefinition, now time.Time) error {
 	for _, def := range defs {
-		if _, err := compileDirectory(def.Name, def.Disabled, def.Settings, backendProfiles); err != nil {
+		if _, err := compileDirectory(def.Name, def.Disabled, def.Settings, cat); err != nil {
 			return err
 		}
 		settings, err := json.Marshal(def.Settings)
@@ -238,8 +245,8 @@ func PutConfigDirectories(ctx context.Context, st storage.DirectoryStore, backen
 
 // PutRuntimeDirectory creates (create) or replaces a directory managed at
 // run time (CLI, admin API) after checking its settings.
-func PutRuntimeDirectory(ctx context.Context, st storage.DirectoryStore, backendProfiles []string, def DirectoryDefinition, create bool, now time.Time) error {
-	if _, err := compileDirectory(def.Name, def.Disabled, def.Settings, backendProfiles); err != nil {
+func PutRuntimeDirectory(ctx context.Context, st storage.DirectoryStore, cat Catalog, def DirectoryDefinition, create bool, now time.Time) error {
+	if _, err := compileDirectory(def.Name, def.Disabled, def.Settings, cat); err != nil {
 		return err
 	}
 	settings, err := json.Marshal(def.Settings)

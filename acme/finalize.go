@@ -133,19 +133,19 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 	if err != nil {
 		return s.failOrder(ctx, order.ID, BadCSR("the stored CSR cannot be parsed: %v", err))
 	}
+	backend, product, err := s.backendFor(ctx, order)
+	if err != nil {
+		return err
+	}
 	var res ca.IssueResult
 	if order.UpstreamRef != "" {
-		res, err = s.backend.Poll(ctx, order.UpstreamRef)
+		res, err = backend.Poll(ctx, order.UpstreamRef)
 	} else {
 		ids := make([]ca.Identifier, len(order.Identifiers))
 		for i, id := range order.Identifiers {
 			ids[i] = ca.Identifier{Type: string(id.Type), Value: id.Value}
 		}
-		var product string
-		if product, err = s.productOf(ctx, order); err != nil {
-			return err
-		}
-		res, err = s.backend.Issue(ctx, ca.IssueRequest{
+		res, err = backend.Issue(ctx, ca.IssueRequest{
 			OrderID:     order.ID,
 			CSR:         csr,
 			Identifiers: ids,
@@ -158,19 +158,19 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 		if p, permanent := caProblem(err); permanent {
 			return s.failOrder(ctx, order.ID, p)
 		}
-		return fmt.Errorf("backend %s: %w", s.backend.Name(), err)
+		return fmt.Errorf("backend %s: %w", backend.Name(), err)
 	}
 	if res.Pending {
 		if res.Ref != "" && res.Ref != order.UpstreamRef {
 			if err := s.store.SetOrderUpstreamRef(ctx, order.ID, res.Ref); err != nil {
 				return fmt.Errorf("record upstream reference: %w", err)
 			}
-			s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventSubmitted, Actor: "backend:" + s.backend.Name(), Detail: "upstream reference " + res.Ref})
+			s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventSubmitted, Actor: "backend:" + backend.Name(), Detail: "upstream reference " + res.Ref})
 		}
 		return &errRetryLater{after: max(res.RetryAfter, time.Second), cause: errors.New("the certificate authority is still processing the order")}
 	}
 	if len(res.Chain) == 0 {
-		return fmt.Errorf("backend %s returned neither a certificate nor a pending reference", s.backend.Name())
+		return fmt.Errorf("backend %s returned neither a certificate nor a pending reference", backend.Name())
 	}
 	leaf := res.Chain[0]
 	cert := &storage.Certificate{
@@ -185,7 +185,7 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 		NotAfter:    leaf.NotAfter.UTC(),
 		ChainPEM:    ca.ChainPEM(res.Chain),
 		Profile:     order.Profile,
-		Backend:     s.backend.Name(),
+		Backend:     backend.Name(),
 		UpstreamRef: res.Ref,
 		Status:      storage.StatusValid,
 		CreatedAt:   s.clock.Now(),
@@ -199,7 +199,7 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 		}
 		return fmt.Errorf("record certificate: %w", err)
 	}
-	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventIssued, Actor: "backend:" + s.backend.Name(),
+	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventIssued, Actor: "backend:" + backend.Name(),
 		Detail: fmt.Sprintf("serial %s, valid until %s", cert.Serial, timeString(cert.NotAfter))})
 	return nil
 }
@@ -228,19 +228,33 @@ func certNames(c *x509.Certificate) []string {
 	return names
 }
 
-// productOf is the backend product of an order's profile in its directory.
-func (s *Server) productOf(ctx context.Context, order *storage.Order) (string, error) {
+// backendFor returns the backend and product that issue an order: those
+// of its profile in its directory.
+func (s *Server) backendFor(ctx context.Context, order *storage.Order) (ca.Backend, string, error) {
 	if order.Profile == "" {
-		return "", nil
+		return s.backend, "", nil
 	}
 	d, err := s.dirs.get(ctx, order.Directory)
 	if err != nil {
-		return "", fmt.Errorf("directory of order %s: %w", order.ID, err)
+		return nil, "", fmt.Errorf("directory of order %s: %w", order.ID, err)
 	}
-	if p, ok := d.profiles[order.Profile]; ok {
-		return p.Product, nil
+	p, ok := d.profiles[order.Profile]
+	if !ok {
+		return s.backend, order.Profile, nil
 	}
-	return order.Profile, nil
+	b, ok := s.backends[p.Backend]
+	if !ok {
+		return nil, "", fmt.Errorf("order %s: backend %q of profile %q is not configured", order.ID, p.Backend, order.Profile)
+	}
+	return b, p.Product, nil
+}
+
+// backendNamed returns the backend that issued a certificate.
+func (s *Server) backendNamed(name string) ca.Backend {
+	if b, ok := s.backends[name]; ok {
+		return b
+	}
+	return s.backend
 }
 
 // awaitApproval leaves a finalized order processing until an operator

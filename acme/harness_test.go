@@ -27,6 +27,7 @@ import (
 	xacme "golang.org/x/crypto/acme"
 
 	"github.com/acmegate/acmegate/acme"
+	"github.com/acmegate/acmegate/ca"
 	"github.com/acmegate/acmegate/ca/local"
 	"github.com/acmegate/acmegate/storage"
 	"github.com/acmegate/acmegate/storage/sqlite"
@@ -65,6 +66,8 @@ type envOptions struct {
 	settings acme.DirectorySettings
 	dirs     []acme.DirectoryDefinition
 	sealer   *acme.Sealer
+	// backends are CA backends besides the local CA.
+	backends []ca.Backend
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
@@ -106,7 +109,11 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		t.Fatalf("validator: %v", err)
 	}
 	defs := append([]acme.DirectoryDefinition{{Name: "default", Settings: opts.settings}}, opts.dirs...)
-	if err := acme.PutConfigDirectories(ctx, st, []string{"default"}, defs, time.Now().UTC()); err != nil {
+	catalog, err := acme.CatalogOf(ctx, append([]ca.Backend{e.ca}, opts.backends...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acme.PutConfigDirectories(ctx, st, catalog, defs, time.Now().UTC()); err != nil {
 		t.Fatalf("directories: %v", err)
 	}
 	e.sealer = opts.sealer
@@ -129,6 +136,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		BaseURL:               ts.URL,
 		Store:                 st,
 		Backend:               e.ca,
+		Backends:              opts.backends,
 		Validator:             v,
 		Sealer:                e.sealer,
 		Logger:                slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),

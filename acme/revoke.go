@@ -73,11 +73,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, d *directo
 	if cert.Status == storage.StatusRevoked {
 		return AlreadyRevoked("the certificate was revoked at %s", timeString(cert.RevokedAt))
 	}
-	if err := s.backend.Revoke(ctx, leaf, ca.RevocationReason(reason)); err != nil {
+	backend := s.backendNamed(cert.Backend)
+	if err := backend.Revoke(ctx, leaf, ca.RevocationReason(reason)); err != nil {
 		if p, permanent := caProblem(err); permanent {
 			return p
 		}
-		return fmt.Errorf("backend %s revoke: %w", s.backend.Name(), err)
+		return fmt.Errorf("backend %s revoke: %w", backend.Name(), err)
 	}
 	if err := s.store.RevokeCertificate(ctx, cert.ID, reason, s.clock.Now()); err != nil {
 		if errors.Is(err, storage.ErrConflict) {

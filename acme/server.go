@@ -53,7 +53,10 @@ type Config struct {
 	// also behind a TLS-terminating proxy.
 	BaseURL   string
 	Store     storage.Store
+	// Backend is the default CA backend; Backends are more, selectable by
+	// directory profiles (ProfileSettings.Backend). Names must differ.
 	Backend   ca.Backend
+	Backends  []ca.Backend
 	Validator Validator
 	// Sealer opens the EAB HMAC keys kept in storage. Without one, External
 	// Account Binding is refused.
@@ -115,6 +118,7 @@ type Server struct {
 	baseURL   string
 	store     storage.Store
 	backend   ca.Backend
+	backends  map[string]ca.Backend
 	validator Validator
 	log       *slog.Logger
 	clock     Clock
@@ -148,15 +152,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		wake:      make(chan struct{}, 1),
 		done:      newWaiters(),
 	}
-	profiles, err := cfg.Backend.Profiles(ctx)
+	all := append([]ca.Backend{cfg.Backend}, cfg.Backends...)
+	cat, err := CatalogOf(ctx, all...)
 	if err != nil {
-		return nil, fmt.Errorf("acme: list the backend's profiles: %w", err)
+		return nil, fmt.Errorf("acme: %w", err)
 	}
-	names := make([]string, len(profiles))
-	for i, p := range profiles {
-		names[i] = p.Name
+	s.backends = map[string]ca.Backend{}
+	for _, b := range all {
+		s.backends[b.Name()] = b
 	}
-	s.dirs = newRegistry(cfg.Store, names, cfg.Clock)
+	s.dirs = newRegistry(cfg.Store, cat, cfg.Clock)
 	s.nonces, err = newNonceService(ctx, cfg.Store, cfg.Clock, cfg.NonceLifetime)
 	if err != nil {
 		return nil, err

@@ -61,7 +61,7 @@ func newBenchCluster(b *testing.B, instances int, open func() storage.Store) *be
 	rr := &rrTransport{base: servers[0].Client().Transport}
 	for _, ts := range servers {
 		st := open()
-		if err := acme.PutConfigDirectories(ctx, st, []string{"default"}, []acme.DirectoryDefinition{{Name: "default"}}, time.Now().UTC()); err != nil {
+		if err := acme.PutConfigDirectories(ctx, st, acme.Catalog{Default: "local", Profiles: map[string][]string{"local": {"default"}}}, []acme.DirectoryDefinition{{Name: "default"}}, time.Now().UTC()); err != nil {
 			b.Fatal(err)
 		}
 		v, err := validation.New(validation.Config{

@@ -79,7 +79,7 @@ func runDirectory(ctx context.Context, cfg *Config, args []string, stdout io.Wri
 			}
 			disabled = cur.Disabled
 		}
-		return acme.PutRuntimeDirectory(ctx, c.store, c.profiles, acme.DirectoryDefinition{Name: name, Disabled: disabled, Settings: s}, create, nowUTC())
+		return acme.PutRuntimeDirectory(ctx, c.store, c.catalog, acme.DirectoryDefinition{Name: name, Disabled: disabled, Settings: s}, create, nowUTC())
 	}
 	setDisabled := func(disabled bool) func(context.Context, *components, []string, io.Writer) error {
 		return func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {

@@ -23,8 +23,8 @@ type components struct {
 	localCA *local.CA
 	backend ca.Backend
 	sealer  *acme.Sealer
-	// profiles are the backend's profile names.
-	profiles []string
+	// catalog is what the backends offer, to check directory settings.
+	catalog acme.Catalog
 }
 
 func (c *components) close() { _ = c.store.Close() }
@@ -52,13 +52,9 @@ func openComponents(ctx context.Context, cfg *Config, log *slog.Logger) (*compon
 		return nil, fmt.Errorf("local CA: %w", err)
 	}
 	c.backend = c.localCA
-	profiles, err := c.backend.Profiles(ctx)
-	if err != nil {
+	if c.catalog, err = acme.CatalogOf(ctx, c.backend); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("backend profiles: %w", err)
-	}
-	for _, p := range profiles {
-		c.profiles = append(c.profiles, p.Name)
+		return nil, err
 	}
 	key, err := loadOrCreateKey(cfg.Secrets.KeyFile)
 	if err != nil {
@@ -121,5 +117,5 @@ func putConfigDirectories(ctx context.Context, cfg *Config, c *components) error
 		}
 		defs = []acme.DirectoryDefinition{{Name: "default"}}
 	}
-	return acme.PutConfigDirectories(ctx, c.store, c.profiles, defs, nowUTC())
+	return acme.PutConfigDirectories(ctx, c.store, c.catalog, defs, nowUTC())
 }
