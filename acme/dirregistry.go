@@ -22,9 +22,9 @@ var errNoDirectory = errors.New("no such directory")
 // costs no extra query and a change made anywhere reaches every instance
 // within dirCacheTTL.
 type registry struct {
-	store           storage.DirectoryStore
+	store   storage.DirectoryStore
 	catalog Catalog
-	clock           Clock
+	clock   Clock
 
 	mu    sync.Mutex
 	cache map[string]cachedDir

@@ -51,8 +51,8 @@ type Config struct {
 	// "https://acme.example.com" (no trailing slash). Every resource URL and
 	// every JWS url check derives from it, so it must be what clients see,
 	// also behind a TLS-terminating proxy.
-	BaseURL   string
-	Store     storage.Store
+	BaseURL string
+	Store   storage.Store
 	// Backend is the default CA backend; Backends are more, selectable by
 	// directory profiles (ProfileSettings.Backend). Names must differ.
 	Backend   ca.Backend
