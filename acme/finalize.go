@@ -68,11 +68,21 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, d *direc
 	if d.needsApproval(order.Profile) {
 		return s.awaitApproval(w, r, d, req, order, authzs, der)
 	}
+	backend, _, err := s.backendFor(ctx, order)
+	if err != nil {
+		return err
+	}
+	sync, _ := backend.(ca.Synchronous)
+	inline := sync != nil && sync.Synchronous()
+	runAt := now
+	if inline {
+		runAt = now.Add(issueGrace)
+	}
 	job := &storage.Job{
 		ID:        uuid.NewString(),
 		Kind:      storage.JobIssue,
 		Ref:       order.ID,
-		RunAt:     now.Add(issueGrace),
+		RunAt:     runAt,
 		Deadline:  now.Add(s.cfg.IssuanceDeadline),
 		CreatedAt: now,
 	}
@@ -84,6 +94,11 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, d *direc
 	}
 	order.Status, order.CSR = storage.StatusProcessing, der
 	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventFinalizeRequested, Actor: accountActor(req.Account.ID)})
+	if !inline {
+		// An upstream CA: the leased job submits and polls.
+		s.nudge()
+		return s.writeOrder(w, order, authzs, http.StatusOK)
+	}
 	if err := s.issue(ctx, order); err != nil {
 		var retry *errRetryLater
 		if !errors.As(err, &retry) {

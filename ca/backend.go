@@ -114,3 +114,12 @@ type Backend interface {
 	// directory profiles onto.
 	Profiles(ctx context.Context) ([]Profile, error)
 }
+
+// Synchronous is implemented by backends that issue within the Issue call
+// and never return Pending (the local CA). The caller issues inline for
+// them, so the subscriber gets a valid order at once; every other backend is
+// driven only by the persisted, leased issuance job, so that no two
+// processes ever submit the same order at the same time.
+type Synchronous interface {
+	Synchronous() bool
+}

@@ -222,3 +222,6 @@ func (c *CA) profile(name string) (ca.Profile, error) {
 	}
 	return ca.Profile{}, ca.Errorf(ca.Rejected, "the local CA has no profile %q", name)
 }
+
+// Synchronous reports that the local CA issues within Issue.
+func (c *CA) Synchronous() bool { return true }
