@@ -31,7 +31,7 @@ func (s *Server) handleCustomFields(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]field, 0, len(s.cfg.CustomFields))
 	for _, f := range s.cfg.CustomFields {
-		out = append(out, field{f.ID, f.Name, f.Mandatory})
+		out = append(out, field(f))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
