@@ -22,7 +22,9 @@ type components struct {
 	store   storage.Store
 	localCA *local.CA
 	backend ca.Backend
-	sealer  *acme.Sealer
+	// upstreams are the configured upstream backends.
+	upstreams []ca.Backend
+	sealer    *acme.Sealer
 	// catalog is what the backends offer, to check directory settings.
 	catalog acme.Catalog
 }
@@ -52,7 +54,15 @@ func openComponents(ctx context.Context, cfg *Config, log *slog.Logger) (*compon
 		return nil, fmt.Errorf("local CA: %w", err)
 	}
 	c.backend = c.localCA
-	if c.catalog, err = acme.CatalogOf(ctx, c.backend); err != nil {
+	for _, bc := range cfg.Backends {
+		b, err := openBackend(bc, log, nil)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		c.upstreams = append(c.upstreams, b)
+	}
+	if c.catalog, err = acme.CatalogOf(ctx, append([]ca.Backend{c.backend}, c.upstreams...)...); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -39,10 +39,13 @@ type Config struct {
 	// created unless one exists already. Directories can also be created at
 	// run time with `acmegate directory create`.
 	Directories []DirectoryConfig `yaml:"directories"`
-	Validation  ValidationConfig  `yaml:"validation"`
-	Secrets     SecretsConfig     `yaml:"secrets"`
-	Limits      LimitsConfig      `yaml:"limits"`
-	Log         LogConfig         `yaml:"log"`
+	// Backends are upstream CAs (Sectigo, DigiCert) next to the local CA;
+	// directory profiles select them by name.
+	Backends   []BackendConfig  `yaml:"backends"`
+	Validation ValidationConfig `yaml:"validation"`
+	Secrets    SecretsConfig    `yaml:"secrets"`
+	Limits     LimitsConfig     `yaml:"limits"`
+	Log        LogConfig        `yaml:"log"`
 }
 
 // DirectoryConfig is one directory of the configuration file: its name and
@@ -259,6 +262,13 @@ func (c *Config) validate() error {
 		if _, err := netip.ParsePrefix(n); err != nil {
 			return fmt.Errorf("config: validation.allowed_networks: %q is not a CIDR prefix", n)
 		}
+	}
+	backends := map[string]bool{"local": true}
+	for _, b := range c.Backends {
+		if b.Name == "" || backends[b.Name] {
+			return fmt.Errorf("config: every backend needs a unique name other than \"local\" (got %q)", b.Name)
+		}
+		backends[b.Name] = true
 	}
 	seen := map[string]bool{}
 	for _, d := range c.Directories {

@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", os.Getenv("ACMEGATE_CONFIG"), "path of the YAML configuration file (env ACMEGATE_CONFIG)")
 	switch cmd {
 	case "serve", "migrate":
-	case "directory", "eab", "order", "cert":
+	case "directory", "eab", "order", "cert", "backend":
 		path, verbArgs := splitConfigFlag(rest, *configPath)
 		cfg, err := loadConfig(path)
 		if err == nil {
@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				err = runOrder(ctx, cfg, verbArgs, stdout)
 			case "cert":
 				err = runCert(ctx, cfg, verbArgs, stdout)
+			case "backend":
+				err = runBackend(ctx, cfg, verbArgs, stdout)
 			}
 		}
 		if err != nil {
@@ -128,6 +130,7 @@ commands:
               list --directory NAME | revoke KID [--deactivate-accounts]
   order       list [--directory NAME] | show ID | approve ID [--reason TEXT] | reject ID --reason TEXT
   cert        renew-early SERIAL [--clear]
+  backend     check NAME   test an upstream CA's connectivity and credentials
   version     print the version
 `)
 }

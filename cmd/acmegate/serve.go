@@ -125,6 +125,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		BaseURL:               publicURL,
 		Store:                 st,
 		Backend:               comp.backend,
+		Backends:              comp.upstreams,
 		Validator:             validator,
 		Sealer:                comp.sealer,
 		Logger:                log,

@@ -1,0 +1,165 @@
+package acme_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"strings"
+	"testing"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+
+	"github.com/acmegate/acmegate/acme"
+	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/ca/digicert"
+	"github.com/acmegate/acmegate/ca/digicert/digicerttest"
+	"github.com/acmegate/acmegate/ca/sectigo"
+	"github.com/acmegate/acmegate/ca/sectigo/sectigotest"
+)
+
+// upstream is a vendor backend with its fake and a way to count what the
+// fake received for one acmegate order.
+type upstream struct {
+	backend     ca.Backend
+	submissions func(orderID string) int
+}
+
+func sectigoUpstream(t *testing.T, pendingPolls int) upstream {
+	fake := sectigotest.Start(t, sectigotest.Config{Behavior: sectigotest.Behavior{PendingPolls: pendingPolls}})
+	b, err := sectigo.New(sectigo.Config{
+		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
+		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
+		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
+		PollInterval: 100 * time.Millisecond, Timeout: 5 * time.Second, HTTPClient: fake.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return upstream{backend: b, submissions: func(orderID string) int {
+		n := 0
+		for _, e := range fake.Enrollments() {
+			if strings.Contains(e.Comments, orderID) {
+				n++
+			}
+		}
+		return n
+	}}
+}
+
+func digicertUpstream(t *testing.T, pendingPolls int) upstream {
+	fake := digicerttest.Start(t, digicerttest.Config{Mode: digicerttest.ModePending, PendingPolls: pendingPolls})
+	b, err := digicert.New(digicert.Config{
+		BaseURL: fake.URL(), APIKey: fake.APIKey(), OrgID: digicerttest.DefaultOrganizationID,
+		Profiles:   []digicert.ProfileMap{{Name: "ov", Product: "ssl_basic", ValidityDays: 199}},
+		HTTPClient: fake.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return upstream{backend: b, submissions: func(orderID string) int { return len(fake.OrdersWithComment(orderID)) }}
+}
+
+func vendorDirs(backend string) []acme.DirectoryDefinition {
+	return []acme.DirectoryDefinition{{Name: "vendor", Settings: acme.DirectorySettings{
+		Profiles: []acme.ProfileSettings{{Name: "ov", Backend: backend, Product: "ov"}},
+	}}}
+}
+
+// TestUpstreamVendors issues through each vendor backend against its fake
+// with x/crypto/acme: pending over several polls, then valid, with exactly
+// one upstream order; and, after a simulated crash between submitting and
+// recording the submission, still exactly one upstream order.
+func TestUpstreamVendors(t *testing.T) {
+	for name, mk := range map[string]func(*testing.T, int) upstream{"sectigo": sectigoUpstream, "digicert": digicertUpstream} {
+		t.Run(name+"/pending", func(t *testing.T) {
+			up := mk(t, 2)
+			e := newEnv(t, envOptions{dirs: vendorDirs(up.backend.Name()), backends: []ca.Backend{up.backend}})
+			ctx := testCtx(t)
+			c, err := e.dirClient(ctx, "vendor", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := c.AuthorizeOrder(ctx, idsOf(name+".example.com"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.solve(ctx, c, o, "http-01")
+			der, _ := x509.CreateCertificateRequest(rand.Reader, csrTemplate([]string{name + ".example.com"}), newECKey(t))
+			chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, der, true)
+			if err != nil {
+				t.Fatalf("issue through %s: %v", name, err)
+			}
+			leaf, _ := x509.ParseCertificate(chain[0])
+			if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != name+".example.com" {
+				t.Errorf("certificate names %v", leaf.DNSNames)
+			}
+			id := o.URI[strings.LastIndex(o.URI, "/")+1:]
+			if n := up.submissions(id); n != 1 {
+				t.Errorf("%d upstream orders for one ACME order, want 1", n)
+			}
+			// Revocation reaches the vendor's backend.
+			if err := c.RevokeCert(ctx, nil, leaf.Raw, xacme.CRLReasonSuperseded); err != nil {
+				t.Errorf("revoke through %s: %v", name, err)
+			}
+		})
+		t.Run(name+"/crash-after-submission", func(t *testing.T) {
+			up := mk(t, 1)
+			e := newEnv(t, envOptions{dirs: vendorDirs(up.backend.Name()), backends: []ca.Backend{up.backend}})
+			ctx := testCtx(t)
+			key := newECKey(t)
+			c := &xacme.Client{Key: key, DirectoryURL: e.url + "/acme/vendor/directory", HTTPClient: e.client}
+			acct, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := c.AuthorizeOrder(ctx, idsOf("crash-"+name+".example.com"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.solve(ctx, c, o, "http-01")
+			// This instance dies before its job runs...
+			e.stopJobs()
+			raw := &rawClient{e: e, key: key, kid: acct.URI}
+			ro, _ := raw.get(o.URI)
+			if r := raw.finalize(ro, "crash-"+name+".example.com"); r.status != 200 {
+				t.Fatalf("finalize: %d %s", r.status, r.body)
+			}
+			id := o.URI[strings.LastIndex(o.URI, "/")+1:]
+			ord, err := e.store.GetOrder(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			csr, err := x509.ParseCertificateRequest(ord.CSR)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// ...after submitting upstream but before recording it.
+			if _, err := up.backend.Issue(ctx, ca.IssueRequest{OrderID: id, CSR: csr, Profile: "ov",
+				Identifiers: []ca.Identifier{{Type: "dns", Value: "crash-" + name + ".example.com"}}}); err != nil {
+				t.Fatalf("the dead instance's submission: %v", err)
+			}
+			// Another instance takes the job over.
+			cfg := e.cfg
+			cfg.InstanceID = "survivor"
+			survivor, err := acme.New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_ = survivor.Run(runCtx)
+			}()
+			defer func() { stop(); <-done }()
+			got, err := c.WaitOrder(ctx, o.URI)
+			if err != nil || got.Status != xacme.StatusValid {
+				t.Fatalf("order after the takeover: %+v %v", got, err)
+			}
+			if n := up.submissions(id); n != 1 {
+				t.Errorf("%d upstream orders after a crash between submitting and recording, want exactly 1", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/ca/digicert"
+	"github.com/acmegate/acmegate/ca/sectigo"
+)
+
+// BackendConfig declares an upstream CA backend. The local CA is always
+// there, called "local"; these come in addition, and directory profiles
+// select them by name (profiles[].backend).
+type BackendConfig struct {
+	// Name is how profiles refer to the backend. Required, unique, not
+	// "local".
+	Name string `yaml:"name"`
+	// Type is "sectigo" or "digicert".
+	Type     string                 `yaml:"type"`
+	Sectigo  *SectigoBackendConfig  `yaml:"sectigo"`
+	DigiCert *DigiCertBackendConfig `yaml:"digicert"`
+}
+
+// SectigoBackendConfig configures a Sectigo Certificate Manager account.
+// Secrets come from files (or ${ENV} expansion), never inline in a shared
+// file.
+type SectigoBackendConfig struct {
+	BaseURL     string `yaml:"base_url"`
+	CustomerURI string `yaml:"customer_uri"`
+	Login       string `yaml:"login"`
+	// PasswordFile holds the API administrator's password.
+	PasswordFile string `yaml:"password_file"`
+	// ClientCertFile and ClientKeyFile switch to client-certificate
+	// authentication instead of the password.
+	ClientCertFile string               `yaml:"client_cert_file"`
+	ClientKeyFile  string               `yaml:"client_key_file"`
+	OrgID          int                  `yaml:"org_id"`
+	Profiles       []SectigoProfileYAML `yaml:"profiles"`
+}
+
+// SectigoProfileYAML maps a profile name to an SCM certificate type.
+type SectigoProfileYAML struct {
+	Name        string `yaml:"name"`
+	CertTypeID  int    `yaml:"cert_type_id"`
+	Term        int    `yaml:"term"`
+	Description string `yaml:"description"`
+}
+
+// DigiCertBackendConfig configures a DigiCert CertCentral account.
+type DigiCertBackendConfig struct {
+	BaseURL string `yaml:"base_url"`
+	// APIKeyFile holds the CertCentral API key (sent as X-DC-DEVKEY).
+	APIKeyFile   string                `yaml:"api_key_file"`
+	OrgID        int                   `yaml:"org_id"`
+	SkipApproval bool                  `yaml:"skip_approval"`
+	Profiles     []DigiCertProfileYAML `yaml:"profiles"`
+}
+
+// DigiCertProfileYAML maps a profile name to a CertCentral product.
+type DigiCertProfileYAML struct {
+	Name         string `yaml:"name"`
+	Product      string `yaml:"product"`
+	ValidityDays int    `yaml:"validity_days"`
+	Description  string `yaml:"description"`
+}
+
+// readSecret reads a secret file, trimming the trailing newline editors add.
+func readSecret(what, path string) (string, error) {
+	if path == "" {
+		return "", fmt.Errorf("%s: no file given", what)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s: %s is empty", what, path)
+	}
+	return s, nil
+}
+
+// named gives a backend the name the configuration chose.
+type named struct {
+	ca.Backend
+	name string
+}
+
+func (n named) Name() string { return n.name }
+
+// openBackend builds one upstream backend from its configuration. client,
+// when not nil, replaces the backend's HTTP client (tests point it at a
+// fake whose TLS root only that client trusts).
+func openBackend(bc BackendConfig, log *slog.Logger, client *http.Client) (ca.Backend, error) {
+	switch bc.Type {
+	case "sectigo":
+		c := bc.Sectigo
+		if c == nil {
+			return nil, fmt.Errorf("backend %s: the sectigo section is missing", bc.Name)
+		}
+		cfg := sectigo.Config{Name: bc.Name, BaseURL: c.BaseURL, CustomerURI: c.CustomerURI, Login: c.Login, OrgID: c.OrgID, Logger: log, HTTPClient: client}
+		for _, p := range c.Profiles {
+			cfg.Profiles = append(cfg.Profiles, sectigo.ProfileMap{Name: p.Name, CertTypeID: p.CertTypeID, Term: p.Term, Description: p.Description})
+		}
+		if c.ClientCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(c.ClientCertFile, c.ClientKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("backend %s: client certificate: %w", bc.Name, err)
+			}
+			cfg.ClientCert = &cert
+		} else {
+			pw, err := readSecret("backend "+bc.Name+" password_file", c.PasswordFile)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Password = pw
+		}
+		b, err := sectigo.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
+		}
+		return b, nil
+	case "digicert":
+		c := bc.DigiCert
+		if c == nil {
+			return nil, fmt.Errorf("backend %s: the digicert section is missing", bc.Name)
+		}
+		key, err := readSecret("backend "+bc.Name+" api_key_file", c.APIKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg := digicert.Config{BaseURL: c.BaseURL, APIKey: key, OrgID: c.OrgID, SkipApproval: c.SkipApproval, Logger: log, HTTPClient: client}
+		for _, p := range c.Profiles {
+			cfg.Profiles = append(cfg.Profiles, digicert.ProfileMap{Name: p.Name, Product: p.Product, ValidityDays: p.ValidityDays, Description: p.Description})
+		}
+		b, err := digicert.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
+		}
+		if b.Name() != bc.Name {
+			return named{b, bc.Name}, nil
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("backend %s: type %q is not supported (use sectigo or digicert)", bc.Name, bc.Type)
+}
+
+// checker is implemented by backends that can test their credentials.
+type checker interface {
+	Check(ctx context.Context) error
+}
+
+// runBackend implements `acmegate backend check NAME`: connectivity and
+// credentials, explained in plain words.
+func runBackend(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
+	return runBackendWith(ctx, cfg, args, stdout, nil)
+}
+
+func runBackendWith(ctx context.Context, cfg *Config, args []string, stdout io.Writer, client *http.Client) error {
+	if len(args) != 2 || args[0] != "check" {
+		return errors.New("usage: acmegate backend check NAME")
+	}
+	for _, bc := range cfg.Backends {
+		if bc.Name != args[1] {
+			continue
+		}
+		b, err := openBackend(bc, newLogger(cfg, os.Stderr), client)
+		if err != nil {
+			return err
+		}
+		inner := b
+		if n, ok := b.(named); ok {
+			inner = n.Backend
+		}
+		c, ok := inner.(checker)
+		if !ok {
+			return fmt.Errorf("backend %s cannot be checked", bc.Name)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := c.Check(ctx); err != nil {
+			return fmt.Errorf("backend %s: %w", bc.Name, err)
+		}
+		profiles, err := b.Profiles(ctx)
+		if err != nil {
+			return fmt.Errorf("backend %s: %w", bc.Name, err)
+		}
+		fmt.Fprintf(stdout, "backend %s (%s): reachable, credentials accepted, %d profiles\n", bc.Name, bc.Type, len(profiles))
+		return nil
+	}
+	return fmt.Errorf("no backend %q in the configuration", args[1])
+}
