@@ -137,7 +137,14 @@ func (s *Server) runIssuance(ctx context.Context, j *storage.Job) error {
 	if errors.As(err, &retry) {
 		return err
 	}
-	return &errRetryLater{after: backoff(j.Attempts), cause: err}
+	wait := backoff(j.Attempts)
+	// An upstream that said when to come back (429 Retry-After) is
+	// believed, within the backoff's ceiling.
+	var ce *ca.Error
+	if errors.As(err, &ce) && ce.RetryAfter > 0 {
+		wait = min(ce.RetryAfter, 5*time.Minute)
+	}
+	return &errRetryLater{after: wait, cause: err}
 }
 
 // issue submits the order's CSR to the backend, or polls the submission it

@@ -163,3 +163,87 @@ func TestUpstreamVendors(t *testing.T) {
 		})
 	}
 }
+
+// vendorOrder makes an order ready in the vendor directory and finalizes
+// it by hand, returning the client, the order URL and its id.
+func vendorOrder(t *testing.T, e *env, name string) (*xacme.Client, string, string) {
+	t.Helper()
+	ctx := testCtx(t)
+	key := newECKey(t)
+	c := &xacme.Client{Key: key, DirectoryURL: e.url + "/acme/vendor/directory", HTTPClient: e.client}
+	acct, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.AuthorizeOrder(ctx, idsOf(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.solve(ctx, c, o, "http-01")
+	raw := &rawClient{e: e, key: key, kid: acct.URI}
+	ro, _ := raw.get(o.URI)
+	if r := raw.finalize(ro, name); r.status != 200 {
+		t.Fatalf("finalize: %d %s", r.status, r.body)
+	}
+	return c, o.URI, o.URI[strings.LastIndex(o.URI, "/")+1:]
+}
+
+// TestSectigoRateLimitStormAndApproval: a burst of 429s delays issuance
+// (the upstream's Retry-After is honoured) without a second enrollment;
+// an enrollment that needs an SCM approver stays processing until the
+// approver acts.
+func TestSectigoRateLimitStormAndApproval(t *testing.T) {
+	fake := sectigotest.Start(t, sectigotest.Config{})
+	b, err := sectigo.New(sectigo.Config{
+		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
+		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
+		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
+		PollInterval: 100 * time.Millisecond, ApprovalPollInterval: 100 * time.Millisecond, Timeout: 5 * time.Second, HTTPClient: fake.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{dirs: vendorDirs(b.Name()), backends: []ca.Backend{b}})
+	ctx := testCtx(t)
+
+	fake.RateLimit(3, time.Second)
+	c, u, id := vendorOrder(t, e, "storm.example.com")
+	if got, err := c.WaitOrder(ctx, u); err != nil || got.Status != xacme.StatusValid {
+		t.Fatalf("order after a 429 storm: %+v %v", got, err)
+	}
+	n := 0
+	for _, en := range fake.Enrollments() {
+		if strings.Contains(en.Comments, id) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d enrollments after the storm, want 1", n)
+	}
+
+	fake.SetBehavior("approve.example.com", sectigotest.Behavior{RequireApproval: true})
+	c, u, id = vendorOrder(t, e, "approve.example.com")
+	var sslID int
+	deadline := time.Now().Add(10 * time.Second)
+	for sslID == 0 && time.Now().Before(deadline) {
+		for _, en := range fake.Enrollments() {
+			if strings.Contains(en.Comments, id) {
+				sslID = en.SSLID
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if sslID == 0 {
+		t.Fatal("the order was never submitted")
+	}
+	time.Sleep(500 * time.Millisecond) // several polls while the approver is away
+	if got, err := c.GetOrder(ctx, u); err != nil || got.Status != xacme.StatusProcessing {
+		t.Fatalf("order awaiting the SCM approver: %+v %v, want processing", got, err)
+	}
+	if err := fake.Approve(sslID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.WaitOrder(ctx, u); err != nil || got.Status != xacme.StatusValid {
+		t.Fatalf("order after approval: %+v %v", got, err)
+	}
+}
