@@ -76,3 +76,15 @@ func TestReadmeConfigurationReference(t *testing.T) {
 		t.Fatalf("the README's configuration reference does not load: %v", err)
 	}
 }
+
+// TestReadmeBackendsExample: the README's upstream CA configuration parses
+// (it cannot connect here: the vendors are not reachable).
+func TestReadmeBackendsExample(t *testing.T) {
+	cfg, err := loadConfig(writeConfig(t, readmeBlock(t, "## Upstream CAs")))
+	if err != nil {
+		t.Fatalf("the README's backends example does not load: %v", err)
+	}
+	if len(cfg.Backends) != 2 || cfg.Backends[0].Sectigo == nil || cfg.Backends[1].DigiCert == nil {
+		t.Errorf("backends = %+v", cfg.Backends)
+	}
+}
