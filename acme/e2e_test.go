@@ -197,12 +197,7 @@ func TestFailedValidationIsInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ch *xacme.Challenge
-	for _, cand := range z.Challenges {
-		if cand.Type == "http-01" {
-			ch = cand
-		}
-	}
+	ch := challengeOf(t, z, "http-01")
 	e.dns.SetA("wrong.example.com", netip.MustParseAddr("127.0.0.1"))
 	e.http01.set(ch.Token, "not-the-key-authorization")
 	if _, err := c.Accept(ctx, ch); err != nil {

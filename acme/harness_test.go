@@ -231,15 +231,7 @@ func (e *env) solve(ctx context.Context, c *xacme.Client, o *xacme.Order, typ st
 		if z.Status == xacme.StatusValid {
 			continue
 		}
-		var ch *xacme.Challenge
-		for _, cand := range z.Challenges {
-			if cand.Type == typ {
-				ch = cand
-			}
-		}
-		if ch == nil {
-			e.t.Fatalf("authz for %s has no %s challenge", z.Identifier.Value, typ)
-		}
+		ch := challengeOf(e.t, z, typ)
 		e.provision(c, z.Identifier, z.Wildcard, ch)
 		if _, err := c.Accept(ctx, ch); err != nil {
 			e.t.Fatalf("accept %s: %v", typ, err)
@@ -457,4 +449,16 @@ func assertProblem(t *testing.T, err error, typ string, status int) {
 	if pe.ProblemType != typ || pe.StatusCode != status {
 		t.Errorf("problem = %d %s (%s), want %d %s", pe.StatusCode, pe.ProblemType, pe.Detail, status, typ)
 	}
+}
+
+// challengeOf returns the authorization's challenge of type typ.
+func challengeOf(t testing.TB, z *xacme.Authorization, typ string) *xacme.Challenge {
+	t.Helper()
+	for _, c := range z.Challenges {
+		if c.Type == typ {
+			return c
+		}
+	}
+	t.Fatalf("authorization for %s has no %s challenge", z.Identifier.Value, typ)
+	return nil
 }

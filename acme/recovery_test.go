@@ -136,12 +136,7 @@ func TestShutdownFinishesInFlightJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ch *xacme.Challenge
-	for _, cand := range z.Challenges {
-		if cand.Type == "http-01" {
-			ch = cand
-		}
-	}
+	ch := challengeOf(t, z, "http-01")
 	e.http01.mu.Lock()
 	e.http01.delay = 700 * time.Millisecond
 	e.http01.mu.Unlock()
@@ -188,12 +183,7 @@ func TestJobOfDeadInstanceIsTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ch *xacme.Challenge
-	for _, cand := range z.Challenges {
-		if cand.Type == "http-01" {
-			ch = cand
-		}
-	}
+	ch := challengeOf(t, z, "http-01")
 	e.provision(c, z.Identifier, false, ch)
 	e.stopJobs() // this instance will not run the job
 	if _, err := c.Accept(ctx, ch); err != nil {
