@@ -99,7 +99,7 @@ func (s *Server) handleRenewalInfo(w http.ResponseWriter, r *http.Request, d *di
 
 func (s *Server) renewalWindow(d *directory, cert *storage.Certificate) (time.Time, time.Time) {
 	now := s.clock.Now()
-	if cert.Status == storage.StatusRevoked || cert.RenewEarly {
+	if cert.Status == storage.StatusRevoked || cert.Status == storage.StatusRevocationPending || cert.RenewEarly {
 		// RFC 9773 §4.2: a window in the past means "renew now".
 		return now.Add(-2 * time.Hour), now.Add(-time.Hour)
 	}

@@ -131,6 +131,8 @@ func (s *Server) execJob(ctx context.Context, j *storage.Job) error {
 		err = s.runValidation(ctx, j)
 	case storage.JobIssue:
 		err = s.runIssuance(ctx, j)
+	case storage.JobRevoke:
+		err = s.runRevocation(ctx, j)
 	default:
 		err = fmt.Errorf("unknown job kind %q", j.Kind)
 	}

@@ -2,14 +2,19 @@ package acme
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/acmegate/acmegate/ca"
 	"github.com/acmegate/acmegate/storage"
@@ -73,22 +78,24 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, d *directo
 	if cert.Status == storage.StatusRevoked {
 		return AlreadyRevoked("the certificate was revoked at %s", timeString(cert.RevokedAt))
 	}
+	actor := "certificate-key"
+	if req.Account != nil {
+		actor = accountActor(req.Account.ID)
+	}
 	backend := s.backendNamed(cert.Backend)
-	if err := backend.Revoke(ctx, leaf, ca.RevocationReason(reason)); err != nil {
+	if err := backend.Revoke(ctx, leaf, ca.RevocationReason(reason)); err != nil && !errors.Is(err, ca.AlreadyRevoked) {
 		if p, permanent := caProblem(err); permanent {
 			return p
 		}
-		return fmt.Errorf("backend %s revoke: %w", backend.Name(), err)
+		// The CA is unreachable: never record the certificate as revoked
+		// before the CA confirms it. Record the request and retry it.
+		return s.revocationPending(ctx, cert, reason, actor, err)
 	}
 	if err := s.store.RevokeCertificate(ctx, cert.ID, reason, s.clock.Now()); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return AlreadyRevoked("the certificate is already revoked")
 		}
 		return fmt.Errorf("record revocation: %w", err)
-	}
-	actor := "certificate-key"
-	if req.Account != nil {
-		actor = accountActor(req.Account.ID)
 	}
 	s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevoked, Actor: actor, Detail: "reason " + allowedReasons[reason]})
 	w.WriteHeader(http.StatusOK)
@@ -139,4 +146,73 @@ type equaler interface{ Equal(x crypto.PublicKey) bool }
 func publicKeysEqual(a, b crypto.PublicKey) bool {
 	ea, ok := a.(equaler)
 	return ok && ea.Equal(b)
+}
+
+// revocationDeadline bounds how long an unconfirmed revocation is retried
+// before operators are left to act on it.
+const revocationDeadline = 7 * 24 * time.Hour
+
+// revocationPending records a revocation the CA could not be asked for and
+// queues the job that retries it, then tells the client to come back.
+func (s *Server) revocationPending(ctx context.Context, cert *storage.Certificate, reason int, actor string, cause error) error {
+	now := s.clock.Now()
+	if cert.Status == storage.StatusValid {
+		job := &storage.Job{ID: uuid.NewString(), Kind: storage.JobRevoke, Ref: cert.ID, RunAt: now.Add(backoff(1)),
+			Deadline: now.Add(revocationDeadline), CreatedAt: now}
+		err := s.store.MarkRevocationPending(ctx, cert.ID, reason, job, now)
+		if err != nil && !errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("record pending revocation: %w", err)
+		}
+		if err == nil {
+			s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevocationPending, Actor: actor, Detail: "reason " + allowedReasons[reason]})
+			s.nudge()
+		}
+	}
+	p := ServerInternal(cause)
+	p.Detail = "the certificate authority could not be reached; the revocation is recorded as pending and is retried until the certificate authority confirms it"
+	return p
+}
+
+// runRevocation is the revoke job: it asks the CA again for a revocation
+// that could not be confirmed.
+func (s *Server) runRevocation(ctx context.Context, j *storage.Job) error {
+	cert, err := s.store.GetCertificate(ctx, j.Ref)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read certificate: %w", err)
+	}
+	if cert.Status != storage.StatusRevocationPending {
+		return nil
+	}
+	block, _ := pem.Decode(cert.ChainPEM)
+	if block == nil {
+		return fmt.Errorf("certificate %s has no PEM", cert.ID)
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("parse certificate %s: %w", cert.ID, err)
+	}
+	backend := s.backendNamed(cert.Backend)
+	err = backend.Revoke(ctx, leaf, ca.RevocationReason(cert.RevocationReason))
+	switch {
+	case err == nil || errors.Is(err, ca.AlreadyRevoked):
+		if err := s.store.RevokeCertificate(ctx, cert.ID, cert.RevocationReason, s.clock.Now()); err != nil && !errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("record revocation: %w", err)
+		}
+		s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevoked, Actor: "backend:" + backend.Name(), Detail: "confirmed by the certificate authority after a retry"})
+		return nil
+	case ca.KindOf(err).Permanent() || s.clock.Now().After(j.Deadline):
+		// Left revocation-pending for an operator: the timeline says why.
+		s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevocationFailed, Actor: "backend:" + backend.Name(), Detail: publicCause(err)})
+		s.log.Error("revocation failed", slog.String("certificate", cert.ID), slog.Any("error", err))
+		return nil
+	}
+	wait := backoff(j.Attempts)
+	var ce *ca.Error
+	if errors.As(err, &ce) && ce.RetryAfter > 0 {
+		wait = min(ce.RetryAfter, 5*time.Minute)
+	}
+	return &errRetryLater{after: wait, cause: err}
 }

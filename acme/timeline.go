@@ -28,6 +28,8 @@ const (
 	EventIssued            = "issued"
 	EventDownloaded        = "downloaded"
 	EventRevoked           = "revoked"
+	EventRevocationPending = "revocation-pending"
+	EventRevocationFailed  = "revocation-failed"
 	EventFailed            = "failed"
 	EventApprovalExpired   = "approval-expired"
 	actorSystem            = "system"

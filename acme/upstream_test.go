@@ -2,6 +2,7 @@ package acme_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"strings"
@@ -245,5 +246,67 @@ func TestSectigoRateLimitStormAndApproval(t *testing.T) {
 	}
 	if got, err := c.WaitOrder(ctx, u); err != nil || got.Status != xacme.StatusValid {
 		t.Fatalf("order after approval: %+v %v", got, err)
+	}
+}
+
+// TestRevocationWhileTheCAIsDown: a revocation the CA cannot take is never
+// recorded as done; the certificate is revocation-pending, the client is
+// told to retry, and the job revokes it upstream once the CA is back.
+func TestRevocationWhileTheCAIsDown(t *testing.T) {
+	fake := sectigotest.Start(t, sectigotest.Config{})
+	b, err := sectigo.New(sectigo.Config{
+		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
+		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
+		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
+		PollInterval: 100 * time.Millisecond, Timeout: 5 * time.Second, HTTPClient: fake.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{dirs: vendorDirs(b.Name()), backends: []ca.Backend{b}})
+	ctx := testCtx(t)
+	c, u, _ := vendorOrder(t, e, "revoke-later.example.com")
+	got, err := c.WaitOrder(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := c.FetchCert(ctx, got.CertURL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(chain[0])
+
+	fake.FailNext(2, 503)
+	// By hand: x/crypto/acme retries server errors on its own.
+	acct, err := c.GetReg(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := &rawClient{e: e, key: c.Key.(*ecdsa.PrivateKey), kid: acct.URI}
+	ru := e.url + "/acme/vendor/revoke-cert"
+	r := raw.post(ru, raw.jws(raw.header(ru), []byte(`{"certificate":"`+b64(leaf.Raw)+`","reason":1}`)))
+	if r.status != 500 || r.problem.Type != "urn:ietf:params:acme:error:serverInternal" || !strings.Contains(r.problem.Detail, "pending") || r.header.Get("Retry-After") == "" {
+		t.Fatalf("revocation while the CA is down: %d %s, want a server error saying it is pending, with Retry-After", r.status, r.body)
+	}
+	cert, err := e.store.GetCertificateBySerial(ctx, leaf.SerialNumber.Text(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.Status != "revocation-pending" {
+		t.Fatalf("certificate status = %s, want revocation-pending (not revoked before the CA confirms)", cert.Status)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		cert, err = e.store.GetCertificateBySerial(ctx, leaf.SerialNumber.Text(16))
+		if err == nil && cert.Status == "revoked" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pending revocation was never confirmed: %+v %v", cert, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(fake.Revocations()); n != 1 {
+		t.Errorf("%d revocations reached the CA, want 1", n)
 	}
 }

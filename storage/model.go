@@ -16,6 +16,9 @@ const (
 	StatusDeactivated Status = "deactivated"
 	StatusExpired     Status = "expired"
 	StatusRevoked     Status = "revoked"
+	// StatusRevocationPending: revocation was asked for but the CA has not
+	// confirmed it yet; a revoke job retries it.
+	StatusRevocationPending Status = "revocation-pending"
 )
 
 // IdentifierType is the type of an ACME identifier (RFC 8555 §9.7.7, RFC 8738).
@@ -200,6 +203,7 @@ type JobKind string
 const (
 	JobValidate JobKind = "validate"
 	JobIssue    JobKind = "issue"
+	JobRevoke   JobKind = "revoke"
 )
 
 // Job is a unit of persisted background work. A job is leased, never owned:
@@ -208,7 +212,7 @@ const (
 type Job struct {
 	ID       string
 	Kind     JobKind
-	Ref      string // challenge id for validate, order id for issue
+	Ref      string // challenge id for validate, order id for issue, certificate id for revoke
 	RunAt    time.Time
 	Attempts int
 	// LeaseOwner and LeaseUntil are set while a worker holds the job.

@@ -159,9 +159,15 @@ type CertificateStore interface {
 	// GetCertificateBySerial returns the certificate with that serial (lower
 	// case hex) or ErrNotFound.
 	GetCertificateBySerial(ctx context.Context, serial string) (*Certificate, error)
-	// RevokeCertificate marks the certificate revoked with reason. It MUST
-	// return ErrConflict if it is already revoked.
+	// RevokeCertificate marks the certificate revoked with reason (from
+	// valid or revocation-pending). It MUST return ErrConflict if it is
+	// already revoked.
 	RevokeCertificate(ctx context.Context, id string, reason int, now time.Time) error
+	// MarkRevocationPending records a revocation the CA has not confirmed:
+	// the certificate becomes revocation-pending with reason and job (the
+	// revoke job that retries it) is inserted, in one transaction. It MUST
+	// return ErrConflict, writing nothing, unless the certificate is valid.
+	MarkRevocationPending(ctx context.Context, id string, reason int, job *Job, now time.Time) error
 }
 
 // RenewalStore holds what ARI (RFC 9773) needs beyond the inventory.

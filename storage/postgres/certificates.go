@@ -24,7 +24,17 @@ const (
     WHERE id = $1 AND status <> 'revoked'
     RETURNING 1)
 SELECT EXISTS (SELECT 1 FROM certificates WHERE id = $1), EXISTS (SELECT 1 FROM changed)`
-	sqlSetRenewEarly = `UPDATE certificates SET renew_early = $2 WHERE id = $1`
+	sqlSetRenewEarly         = `UPDATE certificates SET renew_early = $2 WHERE id = $1`
+	sqlMarkRevocationPending = `WITH moved AS (
+    UPDATE certificates SET status = 'revocation-pending', revocation_reason = $2
+    WHERE id = $1 AND status = 'valid'
+    RETURNING id),
+queued AS (
+    INSERT INTO jobs (` + jobColumns + `)
+    SELECT $3::text, $4::text, $5::text, $6::timestamptz, $7::integer, $8::text,
+           $9::timestamptz, $10::timestamptz, $11::text, $12::timestamptz
+    FROM moved)
+SELECT EXISTS (SELECT 1 FROM certificates WHERE id = $1), EXISTS (SELECT 1 FROM moved)`
 )
 
 // GetCertificate returns the certificate with that id or ErrNotFound.
@@ -86,4 +96,14 @@ func scanCertificate(r scanner) (*storage.Certificate, error) {
 	}
 	c.Status = storage.Status(status)
 	return &c, nil
+}
+
+// MarkRevocationPending moves a valid certificate to revocation-pending and
+// queues its revoke job in the same statement.
+func (s *Store) MarkRevocationPending(ctx context.Context, id string, reason int, job *storage.Job, now time.Time) error {
+	if job == nil {
+		return fmt.Errorf("postgres: mark revocation pending %q: nil job", id)
+	}
+	args := append([]any{id, reason}, jobArgs(job)...)
+	return s.guarded(ctx, "mark revocation pending", "certificate", id, "is not valid", sqlMarkRevocationPending, args...)
 }

@@ -22,8 +22,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// RFC 8555 §7.6: revoking twice is an error (alreadyRevoked).
 	sqlRevokeCertificate = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?
 WHERE id = ? AND status <> 'revoked'`
-	sqlCertificateExists = `SELECT 1 FROM certificates WHERE id = ?`
-	sqlSetRenewEarly     = `UPDATE certificates SET renew_early = ? WHERE id = ?`
+	sqlCertificateExists     = `SELECT 1 FROM certificates WHERE id = ?`
+	sqlMarkRevocationPending = `UPDATE certificates SET status = 'revocation-pending', revocation_reason = ?
+WHERE id = ? AND status = 'valid'`
+	sqlSetRenewEarly = `UPDATE certificates SET renew_early = ? WHERE id = ?`
 )
 
 // insertCertificate inserts c; ErrConflict on a duplicate id or serial.
@@ -106,4 +108,25 @@ func scanCertificate(r scanner) (*storage.Certificate, error) {
 	}
 	c.Status = storage.Status(status)
 	return &c, nil
+}
+
+// MarkRevocationPending moves a valid certificate to revocation-pending and
+// queues its revoke job, in one transaction.
+func (s *Store) MarkRevocationPending(ctx context.Context, id string, reason int, job *storage.Job, now time.Time) error {
+	if job == nil {
+		return fmt.Errorf("sqlite: mark revocation pending %q: nil job", id)
+	}
+	return s.inWrite(ctx, func(q queryer) error {
+		n, err := q.execAffected(ctx, sqlMarkRevocationPending, reason, id)
+		if err != nil {
+			return fmt.Errorf("sqlite: mark revocation pending %q: %w", id, err)
+		}
+		if n == 0 {
+			return missingOrConflict(ctx, q, sqlCertificateExists, "certificate", id, "is not valid")
+		}
+		if err := insertJob(ctx, q, job); err != nil {
+			return fmt.Errorf("sqlite: mark revocation pending %q: %w", id, err)
+		}
+		return nil
+	})
 }

@@ -46,7 +46,7 @@ func statements() []string {
 		sqlInsertCertificate, sqlGetCertificate, sqlGetCertificateBySerial,
 		sqlRevokeCertificate, sqlCertificateExists, sqlSetRenewEarly,
 
-		sqlInsertJob, sqlLeaseJobs, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs, sqlRenewLease,
+		sqlInsertJob, sqlMarkRevocationPending, sqlLeaseJobs, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs, sqlRenewLease,
 
 		sqlRedeemNonce, sqlPurgeNonces, sqlGetSecret, sqlInsertSecret,
 	}

@@ -63,3 +63,35 @@ func testRevokeCertificate(t *testing.T, e *env) {
 	err = e.s.RevokeCertificate(e.ctx, "no-such-cert", superseded, now)
 	wantErr(t, "RevokeCertificate unknown", err, storage.ErrNotFound)
 }
+
+// testMarkRevocationPending: a revocation the CA has not confirmed leaves
+// the certificate revocation-pending with its revoke job, and the later
+// confirmation revokes it.
+func testMarkRevocationPending(t *testing.T, e *env) {
+	acct := e.account("default")
+	o, _ := e.finalizing(acct)
+	c := certificate(o, "7a")
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base()))
+	const keyCompromise = 1
+	j := job(storage.JobRevoke, c.ID, base())
+	must(t, "MarkRevocationPending", e.s.MarkRevocationPending(e.ctx, c.ID, keyCompromise, j, base()))
+	got, err := e.s.GetCertificate(e.ctx, c.ID)
+	must(t, "GetCertificate", err)
+	if got.Status != storage.StatusRevocationPending || got.RevocationReason != keyCompromise || !got.RevokedAt.IsZero() {
+		t.Errorf("after MarkRevocationPending: status %s reason %d revoked at %v", got.Status, got.RevocationReason, got.RevokedAt)
+	}
+	leased, err := e.s.LeaseJobs(e.ctx, "w1", 10, base(), time.Minute)
+	must(t, "LeaseJobs", err)
+	if len(leased) != 1 || leased[0].Kind != storage.JobRevoke || leased[0].Ref != c.ID {
+		t.Errorf("revoke job = %+v", leased)
+	}
+	wantErr(t, "MarkRevocationPending twice", e.s.MarkRevocationPending(e.ctx, c.ID, keyCompromise, job(storage.JobRevoke, c.ID, base()), base()), storage.ErrConflict)
+	wantErr(t, "MarkRevocationPending of a missing certificate", e.s.MarkRevocationPending(e.ctx, "no-such-cert", 0, job(storage.JobRevoke, "x", base()), base()), storage.ErrNotFound)
+	must(t, "RevokeCertificate after pending", e.s.RevokeCertificate(e.ctx, c.ID, keyCompromise, base().Add(time.Hour)))
+	got, err = e.s.GetCertificate(e.ctx, c.ID)
+	must(t, "GetCertificate", err)
+	if got.Status != storage.StatusRevoked {
+		t.Errorf("status after confirmation = %s", got.Status)
+	}
+	wantErr(t, "MarkRevocationPending of a revoked certificate", e.s.MarkRevocationPending(e.ctx, c.ID, 0, job(storage.JobRevoke, c.ID, base()), base()), storage.ErrConflict)
+}
