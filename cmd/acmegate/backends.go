@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +26,11 @@ type BackendConfig struct {
 	// "local".
 	Name string `yaml:"name"`
 	// Type is "sectigo" or "digicert".
-	Type     string                 `yaml:"type"`
+	Type string `yaml:"type"`
+	// CAFile is a PEM bundle of roots to trust for the vendor API's TLS
+	// certificate instead of the system's (a TLS-inspecting proxy, a test
+	// server). Default: the system roots.
+	CAFile   string                 `yaml:"ca_file"`
 	Sectigo  *SectigoBackendConfig  `yaml:"sectigo"`
 	DigiCert *DigiCertBackendConfig `yaml:"digicert"`
 }
@@ -45,6 +50,11 @@ type SectigoBackendConfig struct {
 	ClientKeyFile  string               `yaml:"client_key_file"`
 	OrgID          int                  `yaml:"org_id"`
 	Profiles       []SectigoProfileYAML `yaml:"profiles"`
+	// PollInterval is how often a request SCM is processing is polled
+	// (default 15s); ApprovalPollInterval while it waits for an SCM
+	// approver (default 5m).
+	PollInterval         time.Duration `yaml:"poll_interval"`
+	ApprovalPollInterval time.Duration `yaml:"approval_poll_interval"`
 }
 
 // SectigoProfileYAML maps a profile name to an SCM certificate type.
@@ -101,13 +111,25 @@ func (n named) Name() string { return n.name }
 // when not nil, replaces the backend's HTTP client (tests point it at a
 // fake whose TLS root only that client trusts).
 func openBackend(bc BackendConfig, log *slog.Logger, client *http.Client) (ca.Backend, error) {
+	var roots *x509.CertPool
+	if bc.CAFile != "" {
+		pemBytes, err := os.ReadFile(bc.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: ca_file: %w", bc.Name, err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("backend %s: ca_file %s holds no PEM certificate", bc.Name, bc.CAFile)
+		}
+	}
 	switch bc.Type {
 	case "sectigo":
 		c := bc.Sectigo
 		if c == nil {
 			return nil, fmt.Errorf("backend %s: the sectigo section is missing", bc.Name)
 		}
-		cfg := sectigo.Config{Name: bc.Name, BaseURL: c.BaseURL, CustomerURI: c.CustomerURI, Login: c.Login, OrgID: c.OrgID, Logger: log, HTTPClient: client}
+		cfg := sectigo.Config{Name: bc.Name, BaseURL: c.BaseURL, CustomerURI: c.CustomerURI, Login: c.Login, OrgID: c.OrgID, Logger: log, HTTPClient: client, RootCAs: roots,
+			PollInterval: c.PollInterval, ApprovalPollInterval: c.ApprovalPollInterval}
 		for _, p := range c.Profiles {
 			cfg.Profiles = append(cfg.Profiles, sectigo.ProfileMap{Name: p.Name, CertTypeID: p.CertTypeID, Term: p.Term, Description: p.Description})
 		}
@@ -137,6 +159,12 @@ func openBackend(bc BackendConfig, log *slog.Logger, client *http.Client) (ca.Ba
 		key, err := readSecret("backend "+bc.Name+" api_key_file", c.APIKeyFile)
 		if err != nil {
 			return nil, err
+		}
+		if client == nil && roots != nil {
+			client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+				Proxy:           http.ProxyFromEnvironment,
+				TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			}}
 		}
 		cfg := digicert.Config{BaseURL: c.BaseURL, APIKey: key, OrgID: c.OrgID, SkipApproval: c.SkipApproval, Logger: log, HTTPClient: client}
 		for _, p := range c.Profiles {

@@ -61,3 +61,23 @@ func TestBackendCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestBackendCAFile: a vendor API whose TLS certificate is not in the
+// system roots is trusted through ca_file.
+func TestBackendCAFile(t *testing.T) {
+	dc := digicerttest.Start(t, digicerttest.Config{})
+	cfg, err := loadConfig(writeConfig(t, "backends:\n  - name: digicert\n    type: digicert\n    ca_file: "+serverCertPEM(t, dc.URL())+
+		"\n    digicert:\n      base_url: "+dc.URL()+"\n      org_id: "+strconv.Itoa(digicerttest.DefaultOrganizationID)+
+		"\n      profiles: [{name: ov, product: ssl_basic, validity_days: 199}]\n      api_key_file: "+secretFile(t, dc.APIKey())+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runBackend(context.Background(), cfg, []string{"check", "digicert"}, &out); err != nil || !strings.Contains(out.String(), "reachable") {
+		t.Errorf("check through ca_file: %v %q", err, out.String())
+	}
+	cfg.Backends[0].CAFile = ""
+	if err := runBackend(context.Background(), cfg, []string{"check", "digicert"}, &out); err == nil {
+		t.Error("check without ca_file trusted the fake's certificate")
+	}
+}
