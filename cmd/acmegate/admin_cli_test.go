@@ -44,9 +44,10 @@ type gateServer struct {
 	stderr  *syncBuffer
 }
 
-// startGate is startServer keeping what the CLI needs: the configuration
-// file, the binary and the server's log. The port is chosen up front so the
-// URLs the CLI prints are the server's.
+// startGate starts a freshly built acmegate and keeps what the CLI tests
+// need besides its URLs: the configuration file, the binary and the
+// server's log. The port is chosen up front so the URLs the CLI prints are
+// the server's.
 func startGate(t *testing.T, cfg *Config) *gateServer {
 	t.Helper()
 	s := &gateServer{bin: buildServer(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}}

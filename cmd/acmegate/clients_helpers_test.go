@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"gopkg.in/yaml.v3"
 	_ "modernc.org/sqlite"
 
 	"github.com/acmegate/acmegate/validation/validationtest"
@@ -107,92 +106,14 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startServer writes cfg (DataDir and Listen default to a temporary
-// directory and 127.0.0.1:0), starts a freshly built acmegate on it and
-// waits until it prints its directory URL. Cleanup stops it with SIGTERM,
-// checks the graceful shutdown exits 0 and, if the test failed, logs the
-// server's stderr.
+// startServer starts a freshly built acmegate on cfg (DataDir and Listen
+// default to a temporary directory and a free loopback port) and waits until
+// it prints its directory URL. Cleanup stops it with SIGTERM and checks the
+// graceful shutdown exits 0 (see startGate).
 func startServer(t *testing.T, cfg *Config) (dirURL, rootPEM, dataDir string) {
 	t.Helper()
-	bin := buildServer(t)
-	dir := t.TempDir()
-	if cfg.DataDir == "" {
-		cfg.DataDir = filepath.Join(dir, "data")
-	}
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
-	}
-	raw, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatalf("marshal config: %v", err)
-	}
-	cfgPath := filepath.Join(dir, "acmegate.yaml")
-	if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	cmd := exec.CommandContext(ctx, bin, "serve", "--config", cfgPath)
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start acmegate: %v", err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		defer cancel()
-		if err := killGroup(cmd.Process.Pid, syscall.SIGTERM); err != nil {
-			t.Errorf("SIGTERM acmegate: %v", err)
-		}
-		select {
-		case <-exited:
-			// A graceful shutdown on SIGTERM is part of the contract.
-			if waitErr != nil {
-				t.Errorf("acmegate did not exit cleanly on SIGTERM: %v", waitErr)
-			}
-		case <-time.After(serverStopTimeout):
-			t.Errorf("acmegate still running %v after SIGTERM; killing it", serverStopTimeout)
-			cancel()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("acmegate stdout:\n%s\nacmegate stderr:\n%s", stdout.String(), stderr.String())
-		}
-	})
-
-	deadline := time.After(serverStartTimeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		dirURL, rootPEM = parseBanner(stdout.String())
-		if dirURL != "" && rootPEM != "" {
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("acmegate exited before serving: %v", waitErr)
-		case <-deadline:
-			t.Fatalf("acmegate printed no directory URL within %v", serverStartTimeout)
-		case <-tick.C:
-		}
-	}
-	if _, err := url.Parse(dirURL); err != nil {
-		t.Fatalf("directory URL %q: %v", dirURL, err)
-	}
-	if _, err := os.Stat(rootPEM); err != nil {
-		t.Fatalf("root CA named in the banner: %v", err)
-	}
-	return dirURL, rootPEM, cfg.DataDir
+	s := startGate(t, cfg)
+	return s.directoryURL("default"), s.rootPEM, s.dataDir
 }
 
 // parseBanner finds the directory URL and root CA path in the lines
