@@ -102,7 +102,11 @@ func (s *Server) runJob(ctx context.Context, j *storage.Job) {
 		defer close(hbDone)
 		s.heartbeat(hbCtx, j)
 	}()
-	err := s.execJob(ctx, j)
+	// A job never runs unbounded: a hung upstream would otherwise keep its
+	// lease alive forever through the heartbeat.
+	execCtx, cancelExec := context.WithTimeout(ctx, s.cfg.JobTimeout)
+	err := s.execJob(execCtx, j)
+	cancelExec()
 	stopHeartbeat()
 	<-hbDone
 	s.settleJob(ctx, j, err)

@@ -108,6 +108,9 @@ type Config struct {
 	// JobLease is how long a worker holds a job before another may take it
 	// over; a running job renews it every third of that. Default: 30s.
 	JobLease time.Duration
+	// JobTimeout bounds one run of a job (one validation attempt, one
+	// submission or poll); the job is retried after it. Default: 5m.
+	JobTimeout time.Duration
 	// InstanceID names this process in job leases. Default: a random UUID.
 	InstanceID string
 }
@@ -193,6 +196,7 @@ func setDefaults(c *Config) {
 	def(&c.RetryAfter, time.Second)
 	def(&c.ProcessingHold, 2*time.Second)
 	def(&c.JobLease, 30*time.Second)
+	def(&c.JobTimeout, 5*time.Minute)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}

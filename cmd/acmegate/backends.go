@@ -2,18 +2,29 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	xacme "golang.org/x/crypto/acme"
+
 	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/ca/acmeproxy"
 	"github.com/acmegate/acmegate/ca/digicert"
 	"github.com/acmegate/acmegate/ca/sectigo"
 )
@@ -32,6 +43,7 @@ type BackendConfig struct {
 	// server). Default: the system roots.
 	CAFile   string                 `yaml:"ca_file"`
 	Sectigo  *SectigoBackendConfig  `yaml:"sectigo"`
+	ACME     *ACMEBackendConfig     `yaml:"acme"`
 	DigiCert *DigiCertBackendConfig `yaml:"digicert"`
 }
 
@@ -63,6 +75,23 @@ type SectigoProfileYAML struct {
 	CertTypeID  int    `yaml:"cert_type_id"`
 	Term        int    `yaml:"term"`
 	Description string `yaml:"description"`
+}
+
+// ACMEBackendConfig chains to another ACME CA with acmegate's own account.
+type ACMEBackendConfig struct {
+	DirectoryURL string   `yaml:"directory_url"`
+	Contact      []string `yaml:"contact"`
+	// AccountKeyFile holds acmegate's account key at the upstream (PEM,
+	// created 0600 if missing). Default: DATA_DIR/acme-NAME-account.key.
+	AccountKeyFile string `yaml:"account_key_file"`
+	// EABKeyID and EABHMACFile bind the account when the upstream
+	// requires External Account Binding.
+	EABKeyID    string `yaml:"eab_kid"`
+	EABHMACFile string `yaml:"eab_hmac_file"`
+	// ExecHook solves the upstream's dns-01 challenges:
+	// `hook present|cleanup FQDN VALUE`. Without one, only names the
+	// upstream already considers validated can be issued.
+	ExecHook string `yaml:"exec_hook"`
 }
 
 // DigiCertBackendConfig configures a DigiCert CertCentral account.
@@ -110,7 +139,7 @@ func (n named) Name() string { return n.name }
 // openBackend builds one upstream backend from its configuration. client,
 // when not nil, replaces the backend's HTTP client (tests point it at a
 // fake whose TLS root only that client trusts).
-func openBackend(bc BackendConfig, log *slog.Logger, client *http.Client) (ca.Backend, error) {
+func openBackend(bc BackendConfig, dataDir string, log *slog.Logger, client *http.Client) (ca.Backend, error) {
 	var roots *x509.CertPool
 	if bc.CAFile != "" {
 		pemBytes, err := os.ReadFile(bc.CAFile)
@@ -178,8 +207,45 @@ func openBackend(bc BackendConfig, log *slog.Logger, client *http.Client) (ca.Ba
 			return named{b, bc.Name}, nil
 		}
 		return b, nil
+	case "acme":
+		c := bc.ACME
+		if c == nil {
+			return nil, fmt.Errorf("backend %s: the acme section is missing", bc.Name)
+		}
+		keyPath := c.AccountKeyFile
+		if keyPath == "" {
+			keyPath = filepath.Join(dataDir, "acme-"+bc.Name+"-account.key")
+		}
+		key, err := loadOrCreateECKey(keyPath)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: account key: %w", bc.Name, err)
+		}
+		cfg := acmeproxy.Config{Name: bc.Name, DirectoryURL: c.DirectoryURL, AccountKey: key, Contact: c.Contact,
+			ExecHook: c.ExecHook, HTTPClient: client, Logger: log}
+		if c.EABKeyID != "" {
+			hmacKey, err := readSecret("backend "+bc.Name+" eab_hmac_file", c.EABHMACFile)
+			if err != nil {
+				return nil, err
+			}
+			raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(hmacKey, "="))
+			if err != nil {
+				return nil, fmt.Errorf("backend %s: eab_hmac_file is not base64url", bc.Name)
+			}
+			cfg.EAB = &xacme.ExternalAccountBinding{KID: c.EABKeyID, Key: raw}
+		}
+		if client == nil && roots != nil {
+			cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+				Proxy:           http.ProxyFromEnvironment,
+				TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			}}
+		}
+		b, err := acmeproxy.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
+		}
+		return b, nil
 	}
-	return nil, fmt.Errorf("backend %s: type %q is not supported (use sectigo or digicert)", bc.Name, bc.Type)
+	return nil, fmt.Errorf("backend %s: type %q is not supported (use sectigo, digicert or acme)", bc.Name, bc.Type)
 }
 
 // checker is implemented by backends that can test their credentials.
@@ -201,7 +267,7 @@ func runBackendWith(ctx context.Context, cfg *Config, args []string, stdout io.W
 		if bc.Name != args[1] {
 			continue
 		}
-		b, err := openBackend(bc, newLogger(cfg, os.Stderr), client)
+		b, err := openBackend(bc, cfg.DataDir, newLogger(cfg, os.Stderr), client)
 		if err != nil {
 			return err
 		}
@@ -226,4 +292,47 @@ func runBackendWith(ctx context.Context, cfg *Config, args []string, stdout io.W
 		return nil
 	}
 	return fmt.Errorf("no backend %q in the configuration", args[1])
+}
+
+// loadOrCreateECKey reads a PEM (PKCS#8) key or creates a P-256 one, 0600.
+func loadOrCreateECKey(path string) (crypto.Signer, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		werr := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		return nil, fmt.Errorf("%s holds no PEM key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a signing key", path)
+	}
+	return signer, nil
 }

@@ -3,13 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/acmegate/acmegate/ca"
 	"github.com/acmegate/acmegate/ca/digicert/digicerttest"
 	"github.com/acmegate/acmegate/ca/sectigo/sectigotest"
 )
@@ -79,5 +87,50 @@ func TestBackendCAFile(t *testing.T) {
 	cfg.Backends[0].CAFile = ""
 	if err := runBackend(context.Background(), cfg, []string{"check", "digicert"}, &out); err == nil {
 		t.Error("check without ca_file trusted the fake's certificate")
+	}
+}
+
+// TestACMEUpstreamBackend wires a backend of type acme to another acmegate
+// (a private directory that never validates) and issues through it: the
+// account key is created 0600 and reused.
+func TestACMEUpstreamBackend(t *testing.T) {
+	upData := t.TempDir()
+	upCfg := writeConfig(t, "data_dir: "+upData+"\nlisten: 127.0.0.1:0\nlog:\n  level: warn\ndirectories:\n  - name: private\n    policy:\n      skip_validation: true\n")
+	dirURL, _ := startInProcess(t, "--config", upCfg)
+	upstreamDir := strings.TrimSuffix(dirURL, "/directory") + "/acme/private/directory"
+	dataDir := t.TempDir()
+	bc := BackendConfig{Name: "corp-acme", Type: "acme", ACME: &ACMEBackendConfig{DirectoryURL: upstreamDir}}
+	client := trustingClient(t, filepath.Join(upData, "root.pem"))
+	b, err := openBackend(bc, dataDir, slog.New(slog.NewTextHandler(io.Discard, nil)), client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(dataDir, "acme-corp-acme-account.key")
+	fi, err := os.Stat(keyPath)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("account key file: %v %v", fi, err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"svc.corp.example"}}, key)
+	csr, _ := x509.ParseCertificateRequest(der)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := b.Issue(ctx, ca.IssueRequest{OrderID: "o1", CSR: csr, Identifiers: []ca.Identifier{{Type: "dns", Value: "svc.corp.example"}}})
+	for err == nil && res.Pending {
+		time.Sleep(100 * time.Millisecond)
+		res, err = b.Poll(ctx, res.Ref)
+	}
+	if err != nil {
+		t.Fatalf("issue through the upstream ACME CA: %v", err)
+	}
+	if len(res.Chain) == 0 || res.Chain[0].DNSNames[0] != "svc.corp.example" {
+		t.Fatalf("chain = %v", res.Chain)
+	}
+	// A second backend built from the same configuration reuses the key.
+	if _, err := openBackend(bc, dataDir, slog.New(slog.NewTextHandler(io.Discard, nil)), client); err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	if fi2, _ := os.Stat(keyPath); !fi2.ModTime().Equal(fi.ModTime()) {
+		t.Error("the account key was rewritten")
 	}
 }

@@ -55,7 +55,7 @@ func openComponents(ctx context.Context, cfg *Config, log *slog.Logger) (*compon
 	}
 	c.backend = c.localCA
 	for _, bc := range cfg.Backends {
-		b, err := openBackend(bc, log, nil)
+		b, err := openBackend(bc, cfg.DataDir, log, nil)
 		if err != nil {
 			st.Close()
 			return nil, err
