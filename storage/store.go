@@ -71,6 +71,16 @@ type DirectoryStore interface {
 	ListDirectories(ctx context.Context) ([]*Directory, error)
 }
 
+// CatalogStore keeps what each upstream CA account offers, as an opaque
+// JSON document per backend (acmegate backend sync).
+type CatalogStore interface {
+	// PutBackendCatalog stores catalog for backend, replacing the last one.
+	PutBackendCatalog(ctx context.Context, backend string, catalog []byte, now time.Time) error
+	// GetBackendCatalog returns the last catalog of backend and when it was
+	// stored, or ErrNotFound.
+	GetBackendCatalog(ctx context.Context, backend string) ([]byte, time.Time, error)
+}
+
 // EABStore holds External Account Binding keys.
 type EABStore interface {
 	// CreateEABKey inserts k; ErrConflict if the id is taken.
@@ -278,6 +288,7 @@ type SecretStore interface {
 // Store is everything acmegate persists.
 type Store interface {
 	DirectoryStore
+	CatalogStore
 	EABStore
 	AccountStore
 	OrderStore

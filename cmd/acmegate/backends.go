@@ -260,8 +260,8 @@ func runBackend(ctx context.Context, cfg *Config, args []string, stdout io.Write
 }
 
 func runBackendWith(ctx context.Context, cfg *Config, args []string, stdout io.Writer, client *http.Client) error {
-	if len(args) != 2 || args[0] != "check" {
-		return errors.New("usage: acmegate backend check NAME")
+	if len(args) != 2 || (args[0] != "check" && args[0] != "sync") {
+		return errors.New("usage: acmegate backend check|sync NAME")
 	}
 	for _, bc := range cfg.Backends {
 		if bc.Name != args[1] {
@@ -271,11 +271,15 @@ func runBackendWith(ctx context.Context, cfg *Config, args []string, stdout io.W
 		if err != nil {
 			return err
 		}
-		inner := b
-		if n, ok := b.(named); ok {
-			inner = n.Backend
+		if args[0] == "sync" {
+			comp, err := openExistingComponents(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer comp.close()
+			return syncBackend(ctx, cfg, comp.store, bc, b, stdout)
 		}
-		c, ok := inner.(checker)
+		c, ok := unwrapNamed(b).(checker)
 		if !ok {
 			return fmt.Errorf("backend %s cannot be checked", bc.Name)
 		}

@@ -134,3 +134,51 @@ func TestACMEUpstreamBackend(t *testing.T) {
 		t.Error("the account key was rewritten")
 	}
 }
+
+// TestBackendSync stores what the (fake) SCM account offers and checks the
+// configured profiles against it.
+func TestBackendSync(t *testing.T) {
+	scm := sectigotest.Start(t, sectigotest.Config{})
+	dataDir := t.TempDir()
+	yamlFor := func(certType int) string {
+		return "data_dir: " + dataDir + "\nlisten: 127.0.0.1:0\nlog:\n  level: warn\nbackends:\n  - name: scm\n    type: sectigo\n    sectigo:\n      base_url: " + scm.URL() +
+			"\n      customer_uri: " + sectigotest.DefaultCustomerURI + "\n      login: " + sectigotest.DefaultLogin +
+			"\n      org_id: " + strconv.Itoa(sectigotest.DefaultOrgID) +
+			"\n      profiles: [{name: ov, cert_type_id: " + strconv.Itoa(certType) + ", term: 365}]\n      password_file: " + secretFile(t, sectigotest.DefaultPassword) + "\n"
+	}
+	good := writeConfig(t, yamlFor(sectigotest.DefaultCertTypeID))
+	_, stop := startInProcess(t, "--config", good) // initialises the data directory
+	stop()
+	cfg, err := loadConfig(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runBackend(context.Background(), cfg, []string{"sync", "scm"}, &out); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "product "+strconv.Itoa(sectigotest.DefaultCertTypeID)) {
+		t.Errorf("sync output does not list the certificate types: %s", out.String())
+	}
+	// A profile asking for a certificate type the account lacks.
+	bad, err := loadConfig(writeConfig(t, yamlFor(9999)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err = runBackend(context.Background(), bad, []string{"sync", "scm"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "certificate type 9999 is not offered") {
+		t.Errorf("sync with an unknown certificate type: %v", err)
+	}
+	problems, err := func() ([]string, error) {
+		comp, err := openExistingComponents(context.Background(), bad)
+		if err != nil {
+			return nil, err
+		}
+		defer comp.close()
+		return storedCatalogProblems(context.Background(), bad, comp.store)
+	}()
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "9999") {
+		t.Errorf("stored catalog check = %v %v, want one problem about 9999", problems, err)
+	}
+}

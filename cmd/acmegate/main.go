@@ -131,6 +131,7 @@ commands:
   order       list [--directory NAME] | show ID | approve ID [--reason TEXT] | reject ID --reason TEXT
   cert        renew-early SERIAL [--clear]
   backend     check NAME   test an upstream CA's connectivity and credentials
+              sync NAME    store what the vendor account offers and check the profiles against it
   version     print the version
 `)
 }

@@ -92,6 +92,13 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err := putConfigDirectories(ctx, cfg, comp); err != nil {
 		return err
 	}
+	problems, err := storedCatalogProblems(ctx, cfg, comp.store)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		log.Warn("profile not offered by the upstream account (acmegate backend sync)", slog.String("problem", p))
+	}
 
 	var allowed []netip.Prefix
 	for _, n := range cfg.Validation.AllowedNetworks {

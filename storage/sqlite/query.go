@@ -22,6 +22,7 @@ func statements() []string {
 		sqlUpdateAccount, sqlChangeAccountKey, sqlAccountExists,
 
 		sqlInsertDirectory, sqlPutDirectory, sqlGetDirectory, sqlListDirectories,
+		sqlPutBackendCatalog, sqlGetBackendCatalog,
 
 		sqlInsertEABKey, sqlGetEABKey, sqlListEABKeys, sqlEABKeyExists,
 		sqlBindEABKey, sqlRevokeEABKey, sqlDeactivateEABAccounts,

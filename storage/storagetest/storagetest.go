@@ -77,6 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Certificate/RoundTrip", testCertificateRoundTrip},
 		{"Certificate/Revoke", testRevokeCertificate},
 		{"Certificate/RevocationPending", testMarkRevocationPending},
+		{"Catalog/RoundTrip", testBackendCatalog},
 
 		{"Approval/RoundTrip", testApprovalRoundTrip},
 		{"Approval/Begin", testBeginApproval},

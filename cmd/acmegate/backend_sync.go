@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/ca/digicert"
+	"github.com/acmegate/acmegate/ca/sectigo"
+	"github.com/acmegate/acmegate/storage"
+)
+
+// backendCatalog is what `acmegate backend sync` stores for a backend:
+// the products (Sectigo certificate types, DigiCert products) and
+// organizations the account really offers.
+type backendCatalog struct {
+	Products      []catalogItem `json:"products"`
+	Organizations []catalogItem `json:"organizations"`
+}
+
+type catalogItem struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (c backendCatalog) has(list []catalogItem, id string) bool {
+	return slices.ContainsFunc(list, func(i catalogItem) bool { return i.ID == id })
+}
+
+// unwrapNamed returns the backend inside a renaming wrapper.
+func unwrapNamed(b ca.Backend) ca.Backend {
+	if n, ok := b.(named); ok {
+		return n.Backend
+	}
+	return b
+}
+
+// fetchCatalog asks the vendor what the account offers.
+func fetchCatalog(ctx context.Context, b ca.Backend) (backendCatalog, error) {
+	var c backendCatalog
+	switch v := unwrapNamed(b).(type) {
+	case *sectigo.Backend:
+		types, err := v.ListCertTypes(ctx)
+		if err != nil {
+			return c, err
+		}
+		for _, t := range types {
+			c.Products = append(c.Products, catalogItem{ID: strconv.Itoa(t.ID), Name: t.Name})
+		}
+		orgs, err := v.ListOrganizations(ctx)
+		if err != nil {
+			return c, err
+		}
+		for _, o := range orgs {
+			c.Organizations = append(c.Organizations, catalogItem{ID: strconv.Itoa(o.ID), Name: o.Name})
+			for _, d := range o.Departments {
+				c.Organizations = append(c.Organizations, catalogItem{ID: strconv.Itoa(d.ID), Name: o.Name + " / " + d.Name})
+			}
+		}
+	case *digicert.Backend:
+		products, err := v.ListProducts(ctx)
+		if err != nil {
+			return c, err
+		}
+		for _, p := range products {
+			c.Products = append(c.Products, catalogItem{ID: p.NameID, Name: p.Name})
+		}
+		orgs, err := v.ListOrganizations(ctx)
+		if err != nil {
+			return c, err
+		}
+		for _, o := range orgs {
+			c.Organizations = append(c.Organizations, catalogItem{ID: strconv.FormatInt(o.ID, 10), Name: o.Name})
+		}
+	default:
+		return c, fmt.Errorf("backend %s has no catalog to sync", b.Name())
+	}
+	return c, nil
+}
+
+// catalogProblems lists the configured products and organization that the
+// synced catalog does not contain.
+func catalogProblems(bc BackendConfig, c backendCatalog) []string {
+	var out []string
+	check := func(list []catalogItem, id, what string) {
+		if !c.has(list, id) {
+			out = append(out, fmt.Sprintf("%s %s is not offered by this account", what, id))
+		}
+	}
+	switch {
+	case bc.Sectigo != nil:
+		check(c.Organizations, strconv.Itoa(bc.Sectigo.OrgID), "organization")
+		for _, p := range bc.Sectigo.Profiles {
+			check(c.Products, strconv.Itoa(p.CertTypeID), "profile "+p.Name+": certificate type")
+		}
+	case bc.DigiCert != nil:
+		if bc.DigiCert.OrgID != 0 {
+			check(c.Organizations, strconv.Itoa(bc.DigiCert.OrgID), "organization")
+		}
+		for _, p := range bc.DigiCert.Profiles {
+			check(c.Products, p.Product, "profile "+p.Name+": product")
+		}
+	}
+	return out
+}
+
+// syncBackend implements `acmegate backend sync NAME`: fetch what the
+// vendor account offers, store it, and check the configured profiles
+// against it.
+func syncBackend(ctx context.Context, cfg *Config, st storage.CatalogStore, bc BackendConfig, b ca.Backend, stdout io.Writer) error {
+	c, err := fetchCatalog(ctx, b)
+	if err != nil {
+		return fmt.Errorf("backend %s: %w", bc.Name, err)
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := st.PutBackendCatalog(ctx, bc.Name, raw, nowUTC()); err != nil {
+		return fmt.Errorf("store the catalog of %s: %w", bc.Name, err)
+	}
+	fmt.Fprintf(stdout, "backend %s: %d products, %d organizations stored\n", bc.Name, len(c.Products), len(c.Organizations))
+	for _, p := range c.Products {
+		fmt.Fprintf(stdout, "  product %s\t%s\n", p.ID, p.Name)
+	}
+	for _, o := range c.Organizations {
+		fmt.Fprintf(stdout, "  organization %s\t%s\n", o.ID, o.Name)
+	}
+	if problems := catalogProblems(bc, c); len(problems) > 0 {
+		return errors.New("the configuration asks for what the account does not offer:\n  " + strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+// storedCatalogProblems checks the configured profiles against the last
+// synced catalogs, for a warning at start; backends never synced pass.
+func storedCatalogProblems(ctx context.Context, cfg *Config, st storage.CatalogStore) ([]string, error) {
+	var out []string
+	for _, bc := range cfg.Backends {
+		raw, _, err := st.GetBackendCatalog(ctx, bc.Name)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var c backendCatalog
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, fmt.Errorf("catalog of %s: %w", bc.Name, err)
+		}
+		for _, p := range catalogProblems(bc, c) {
+			out = append(out, "backend "+bc.Name+": "+p)
+		}
+	}
+	return out, nil
+}
