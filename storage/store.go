@@ -173,6 +173,10 @@ type CertificateStore interface {
 	// valid or revocation-pending). It MUST return ErrConflict if it is
 	// already revoked.
 	RevokeCertificate(ctx context.Context, id string, reason int, now time.Time) error
+	// ImportCertificate adds a certificate issued outside acmegate to the
+	// inventory (its AccountID and OrderID are empty). It MUST return
+	// ErrConflict, writing nothing, if its serial or id is already known.
+	ImportCertificate(ctx context.Context, c *Certificate) error
 	// MarkRevocationPending records a revocation the CA has not confirmed:
 	// the certificate becomes revocation-pending with reason and job (the
 	// revoke job that retries it) is inserted, in one transaction. It MUST

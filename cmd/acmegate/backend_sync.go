@@ -160,3 +160,50 @@ func storedCatalogProblems(ctx context.Context, cfg *Config, st storage.CatalogS
 	}
 	return out, nil
 }
+
+// importBackend implements `acmegate backend import NAME --directory DIR`:
+// certificates the vendor issued outside acmegate join the inventory
+// (expiry reports, ARI, revocation by operators), once each.
+func importBackend(ctx context.Context, st storage.CertificateStore, bc BackendConfig, b ca.Backend, dir string, stdout io.Writer) error {
+	dc, ok := unwrapNamed(b).(*digicert.Backend)
+	if !ok {
+		return fmt.Errorf("backend %s: import is available for DigiCert backends", bc.Name)
+	}
+	orders, err := dc.ListOrders(ctx, digicert.OrderFilter{Status: "issued"})
+	if err != nil {
+		return fmt.Errorf("backend %s: list orders: %w", bc.Name, err)
+	}
+	imported, known := 0, 0
+	for _, o := range orders {
+		res, err := dc.Poll(ctx, o.Ref)
+		if err != nil {
+			return fmt.Errorf("backend %s: order %d: %w", bc.Name, o.ID, err)
+		}
+		if len(res.Chain) == 0 {
+			continue
+		}
+		leaf := res.Chain[0]
+		names := append([]string{}, leaf.DNSNames...)
+		for _, ip := range leaf.IPAddresses {
+			names = append(names, ip.String())
+		}
+		now := nowUTC()
+		c := &storage.Certificate{
+			ID: "import-" + bc.Name + "-" + leaf.SerialNumber.Text(16), Directory: dir,
+			Serial: leaf.SerialNumber.Text(16), Issuer: leaf.Issuer.String(), Names: names,
+			NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(), ChainPEM: ca.ChainPEM(res.Chain),
+			Profile: o.ProductNameID, Backend: bc.Name, UpstreamRef: res.Ref, Status: storage.StatusValid, CreatedAt: now,
+		}
+		switch err := st.ImportCertificate(ctx, c); {
+		case errors.Is(err, storage.ErrConflict):
+			known++
+		case err != nil:
+			return fmt.Errorf("import %s: %w", c.Serial, err)
+		default:
+			imported++
+			fmt.Fprintf(stdout, "  imported %s\t%s\tuntil %s\n", c.Serial, strings.Join(names, ","), c.NotAfter.Format("2006-01-02"))
+		}
+	}
+	fmt.Fprintf(stdout, "backend %s: %d certificates imported into directory %s, %d already in the inventory\n", bc.Name, imported, dir, known)
+	return nil
+}

@@ -260,8 +260,12 @@ func runBackend(ctx context.Context, cfg *Config, args []string, stdout io.Write
 }
 
 func runBackendWith(ctx context.Context, cfg *Config, args []string, stdout io.Writer, client *http.Client) error {
-	if len(args) != 2 || (args[0] != "check" && args[0] != "sync") {
-		return errors.New("usage: acmegate backend check|sync NAME")
+	importDir := "default"
+	if len(args) == 4 && args[0] == "import" && args[2] == "--directory" {
+		importDir, args = args[3], args[:2]
+	}
+	if len(args) != 2 || (args[0] != "check" && args[0] != "sync" && args[0] != "import") {
+		return errors.New("usage: acmegate backend check|sync NAME | import NAME [--directory DIR]")
 	}
 	for _, bc := range cfg.Backends {
 		if bc.Name != args[1] {
@@ -271,13 +275,19 @@ func runBackendWith(ctx context.Context, cfg *Config, args []string, stdout io.W
 		if err != nil {
 			return err
 		}
-		if args[0] == "sync" {
+		if args[0] == "sync" || args[0] == "import" {
 			comp, err := openExistingComponents(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer comp.close()
-			return syncBackend(ctx, cfg, comp.store, bc, b, stdout)
+			if args[0] == "sync" {
+				return syncBackend(ctx, cfg, comp.store, bc, b, stdout)
+			}
+			if _, err := getDirectory(ctx, comp.store, importDir); err != nil {
+				return err
+			}
+			return importBackend(ctx, comp.store, bc, b, importDir, stdout)
 		}
 		c, ok := unwrapNamed(b).(checker)
 		if !ok {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/ca/digicert"
 	"github.com/acmegate/acmegate/ca/digicert/digicerttest"
 	"github.com/acmegate/acmegate/ca/sectigo/sectigotest"
 )
@@ -180,5 +181,51 @@ func TestBackendSync(t *testing.T) {
 	}()
 	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "9999") {
 		t.Errorf("stored catalog check = %v %v, want one problem about 9999", problems, err)
+	}
+}
+
+// TestBackendImport brings certificates DigiCert issued outside acmegate
+// into the inventory, once.
+func TestBackendImport(t *testing.T) {
+	dc := digicerttest.Start(t, digicerttest.Config{})
+	// A certificate ordered directly at DigiCert, not through acmegate.
+	direct, err := digicert.New(digicert.Config{BaseURL: dc.URL(), APIKey: dc.APIKey(), OrgID: digicerttest.DefaultOrganizationID,
+		Profiles: []digicert.ProfileMap{{Name: "ov", Product: "ssl_basic", ValidityDays: 199}}, HTTPClient: dc.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"legacy.example.com"}}, key)
+	csr, _ := x509.ParseCertificateRequest(der)
+	res, err := direct.Issue(context.Background(), ca.IssueRequest{OrderID: "legacy", CSR: csr, Identifiers: []ca.Identifier{{Type: "dns", Value: "legacy.example.com"}}})
+	if err != nil || len(res.Chain) == 0 {
+		t.Fatalf("direct order: %+v %v", res, err)
+	}
+	dataDir := t.TempDir()
+	cfgPath := writeConfig(t, "data_dir: "+dataDir+"\nlisten: 127.0.0.1:0\nlog:\n  level: warn\nbackends:\n  - name: digicert\n    type: digicert\n    ca_file: "+serverCertPEM(t, dc.URL())+
+		"\n    digicert:\n      base_url: "+dc.URL()+"\n      org_id: "+strconv.Itoa(digicerttest.DefaultOrganizationID)+
+		"\n      profiles: [{name: ov, product: ssl_basic, validity_days: 199}]\n      api_key_file: "+secretFile(t, dc.APIKey())+"\n")
+	_, stop := startInProcess(t, "--config", cfgPath)
+	stop()
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runBackend(context.Background(), cfg, []string{"import", "digicert", "--directory", "default"}, &out); err != nil || !strings.Contains(out.String(), "1 certificates imported") {
+		t.Fatalf("import: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := runBackend(context.Background(), cfg, []string{"import", "digicert"}, &out); err != nil || !strings.Contains(out.String(), "0 certificates imported") || !strings.Contains(out.String(), "1 already") {
+		t.Errorf("second import: %v\n%s", err, out.String())
+	}
+	comp, err := openExistingComponents(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer comp.close()
+	got, err := comp.store.GetCertificateBySerial(context.Background(), res.Chain[0].SerialNumber.Text(16))
+	if err != nil || got.Backend != "digicert" || got.Names[0] != "legacy.example.com" || got.Directory != "default" {
+		t.Errorf("inventory entry = %+v %v", got, err)
 	}
 }

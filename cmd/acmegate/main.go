@@ -132,6 +132,7 @@ commands:
   cert        renew-early SERIAL [--clear]
   backend     check NAME   test an upstream CA's connectivity and credentials
               sync NAME    store what the vendor account offers and check the profiles against it
+              import NAME [--directory DIR]   add the vendor's issued certificates to the inventory
   version     print the version
 `)
 }

@@ -24,7 +24,11 @@ const (
     WHERE id = $1 AND status <> 'revoked'
     RETURNING 1)
 SELECT EXISTS (SELECT 1 FROM certificates WHERE id = $1), EXISTS (SELECT 1 FROM changed)`
-	sqlSetRenewEarly         = `UPDATE certificates SET renew_early = $2 WHERE id = $1`
+	sqlSetRenewEarly     = `UPDATE certificates SET renew_early = $2 WHERE id = $1`
+	sqlImportCertificate = `INSERT INTO certificates (` + certificateColumns + `)
+VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text[],
+        $8::timestamptz, $9::timestamptz, $10::bytea, $11::bytea[], $12::text, $13::text,
+        $14::text, $15::text, $16::timestamptz, $17::integer, $18::timestamptz, $19::text, $20::boolean)`
 	sqlMarkRevocationPending = `WITH moved AS (
     UPDATE certificates SET status = 'revocation-pending', revocation_reason = $2
     WHERE id = $1 AND status = 'valid'
@@ -106,4 +110,17 @@ func (s *Store) MarkRevocationPending(ctx context.Context, id string, reason int
 	}
 	args := append([]any{id, reason}, jobArgs(job)...)
 	return s.guarded(ctx, "mark revocation pending", "certificate", id, "is not valid", sqlMarkRevocationPending, args...)
+}
+
+// ImportCertificate inserts a certificate issued outside acmegate;
+// ErrConflict on a known serial or id.
+func (s *Store) ImportCertificate(ctx context.Context, c *storage.Certificate) error {
+	_, err := s.exec(ctx, sqlImportCertificate,
+		c.ID, c.Directory, c.AccountID, c.OrderID, c.Serial, c.Issuer, nonNil(c.Names),
+		c.NotBefore, c.NotAfter, nonNil(c.ChainPEM), nonNil(c.Alternates), c.Profile, c.Backend,
+		c.UpstreamRef, string(c.Status), optTime(c.RevokedAt), c.RevocationReason, c.CreatedAt, c.ReplacedBy, c.RenewEarly)
+	if err != nil {
+		return fmt.Errorf("postgres: import certificate %q: %w", c.ID, err)
+	}
+	return nil
 }

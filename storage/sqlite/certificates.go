@@ -130,3 +130,14 @@ func (s *Store) MarkRevocationPending(ctx context.Context, id string, reason int
 		return nil
 	})
 }
+
+// ImportCertificate inserts a certificate issued outside acmegate;
+// ErrConflict on a known serial or id.
+func (s *Store) ImportCertificate(ctx context.Context, c *storage.Certificate) error {
+	return s.inWrite(ctx, func(q queryer) error {
+		if err := insertCertificate(ctx, q, c); err != nil {
+			return fmt.Errorf("sqlite: import %w", err)
+		}
+		return nil
+	})
+}

@@ -95,3 +95,21 @@ func testMarkRevocationPending(t *testing.T, e *env) {
 	}
 	wantErr(t, "MarkRevocationPending of a revoked certificate", e.s.MarkRevocationPending(e.ctx, c.ID, 0, job(storage.JobRevoke, c.ID, base()), base()), storage.ErrConflict)
 }
+
+// testImportCertificate: a certificate issued outside acmegate joins the
+// inventory once.
+func testImportCertificate(t *testing.T, e *env) {
+	acct := e.account("default")
+	o, _ := e.finalizing(acct)
+	c := certificate(o, "1a2b")
+	c.AccountID, c.OrderID, c.Backend, c.UpstreamRef = "", "", "sectigo", "4711"
+	must(t, "ImportCertificate", e.s.ImportCertificate(e.ctx, c))
+	got, err := e.s.GetCertificateBySerial(e.ctx, "1a2b")
+	must(t, "GetCertificateBySerial", err)
+	if d := diff(c, got); d != "" {
+		t.Errorf("imported certificate (-want +got):\n%s", d)
+	}
+	again := *c
+	again.ID = c.ID + "-again"
+	wantErr(t, "ImportCertificate of a known serial", e.s.ImportCertificate(e.ctx, &again), storage.ErrConflict)
+}

@@ -78,6 +78,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Certificate/Revoke", testRevokeCertificate},
 		{"Certificate/RevocationPending", testMarkRevocationPending},
 		{"Catalog/RoundTrip", testBackendCatalog},
+		{"Certificate/Import", testImportCertificate},
 
 		{"Approval/RoundTrip", testApprovalRoundTrip},
 		{"Approval/Begin", testBeginApproval},
