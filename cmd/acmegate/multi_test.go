@@ -472,13 +472,23 @@ func TestMultiInstancePostgres(t *testing.T) {
 	})
 	t.Logf("50 issuances with one instance killed and restarted: %v; retried: %v; refused connections: %d",
 		time.Since(start).Round(time.Millisecond), is2.retried, is2.rr.refused.Load())
-	checkClusterDatabase(t, ctx, c.dbURL, append(is.orderURLs, is2.orderURLs...))
+	// A newOrder whose response died with the instance was retried by the
+	// client: the first attempt may have created an order the client never
+	// learnt of. Such an order is the client's orphan, never a duplicate
+	// issuance; allow one per lost newOrder response, and no more.
+	lostNewOrders := 0
+	for _, r := range is2.retried {
+		if strings.HasPrefix(r, "new order:") {
+			lostNewOrders++
+		}
+	}
+	checkClusterDatabase(t, ctx, c.dbURL, append(is.orderURLs, is2.orderURLs...), lostNewOrders)
 }
 
 // checkClusterDatabase verifies, in the shared database, that every order
 // the clients made is valid with exactly one certificate, that no
 // certificate was issued twice for an order, and that no job is left.
-func checkClusterDatabase(t *testing.T, ctx context.Context, dbURL string, orderURLs []string) {
+func checkClusterDatabase(t *testing.T, ctx context.Context, dbURL string, orderURLs []string, orphansAllowed int) {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -520,7 +530,11 @@ func checkClusterDatabase(t *testing.T, ctx context.Context, dbURL string, order
 	if dupOrders != 0 || jobs != 0 {
 		t.Errorf("%d orders have more than one certificate, %d jobs are left", dupOrders, jobs)
 	}
-	if strays != 0 {
-		t.Errorf("%d orders are not valid (created by a request whose response was lost?)", strays)
+	var strayCerts int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM orders o JOIN certificates c ON c.order_id = o.id WHERE o.status <> 'valid'`).Scan(&strayCerts); err != nil {
+		t.Fatal(err)
+	}
+	if strays > orphansAllowed || strayCerts != 0 {
+		t.Errorf("%d orders are not valid (%d allowed: newOrder responses lost with the killed instance), %d of them with a certificate", strays, orphansAllowed, strayCerts)
 	}
 }
