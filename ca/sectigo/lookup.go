@@ -128,3 +128,25 @@ func stripSANType(s string) string {
 	}
 	return s
 }
+
+// ListedCertificate is one entry of the account's certificate list.
+type ListedCertificate struct {
+	SSLID        int64
+	CommonName   string
+	SerialNumber string
+}
+
+// ListCertificates lists the account's SSL certificates (every state), for
+// importing those issued outside acmegate: Poll with the SSLID collects
+// an issued one.
+func (b *Backend) ListCertificates(ctx context.Context) ([]ListedCertificate, error) {
+	items, err := b.list(ctx, url.Values{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ListedCertificate, 0, len(items))
+	for _, it := range items {
+		out = append(out, ListedCertificate{SSLID: it.id(), CommonName: string(it.CommonName), SerialNumber: string(it.SerialNumber)})
+	}
+	return out, nil
+}

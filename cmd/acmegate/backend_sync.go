@@ -165,19 +165,40 @@ func storedCatalogProblems(ctx context.Context, cfg *Config, st storage.CatalogS
 // certificates the vendor issued outside acmegate join the inventory
 // (expiry reports, ARI, revocation by operators), once each.
 func importBackend(ctx context.Context, st storage.CertificateStore, bc BackendConfig, b ca.Backend, dir string, stdout io.Writer) error {
-	dc, ok := unwrapNamed(b).(*digicert.Backend)
-	if !ok {
-		return fmt.Errorf("backend %s: import is available for DigiCert backends", bc.Name)
-	}
-	orders, err := dc.ListOrders(ctx, digicert.OrderFilter{Status: "issued"})
-	if err != nil {
-		return fmt.Errorf("backend %s: list orders: %w", bc.Name, err)
+	// refs are the upstream references Poll collects an issued certificate
+	// by, with the product each was ordered under when the vendor says.
+	type ref struct{ ref, product string }
+	var refs []ref
+	switch v := unwrapNamed(b).(type) {
+	case *digicert.Backend:
+		orders, err := v.ListOrders(ctx, digicert.OrderFilter{Status: "issued"})
+		if err != nil {
+			return fmt.Errorf("backend %s: list orders: %w", bc.Name, err)
+		}
+		for _, o := range orders {
+			refs = append(refs, ref{o.Ref, o.ProductNameID})
+		}
+	case *sectigo.Backend:
+		certs, err := v.ListCertificates(ctx)
+		if err != nil {
+			return fmt.Errorf("backend %s: list certificates: %w", bc.Name, err)
+		}
+		for _, c := range certs {
+			refs = append(refs, ref{strconv.FormatInt(c.SSLID, 10), ""})
+		}
+	default:
+		return fmt.Errorf("backend %s: import is available for Sectigo and DigiCert backends", bc.Name)
 	}
 	imported, known := 0, 0
-	for _, o := range orders {
-		res, err := dc.Poll(ctx, o.Ref)
+	for _, o := range refs {
+		res, err := b.Poll(ctx, o.ref)
 		if err != nil {
-			return fmt.Errorf("backend %s: order %d: %w", bc.Name, o.ID, err)
+			// Declined, revoked or otherwise not collectable: nothing to
+			// import for this entry.
+			if ca.KindOf(err).Permanent() {
+				continue
+			}
+			return fmt.Errorf("backend %s: %s: %w", bc.Name, o.ref, err)
 		}
 		if len(res.Chain) == 0 {
 			continue
@@ -192,7 +213,7 @@ func importBackend(ctx context.Context, st storage.CertificateStore, bc BackendC
 			ID: "import-" + bc.Name + "-" + leaf.SerialNumber.Text(16), Directory: dir,
 			Serial: leaf.SerialNumber.Text(16), Issuer: leaf.Issuer.String(), Names: names,
 			NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(), ChainPEM: ca.ChainPEM(res.Chain),
-			Profile: o.ProductNameID, Backend: bc.Name, UpstreamRef: res.Ref, Status: storage.StatusValid, CreatedAt: now,
+			Profile: o.product, Backend: bc.Name, UpstreamRef: o.ref, Status: storage.StatusValid, CreatedAt: now,
 		}
 		switch err := st.ImportCertificate(ctx, c); {
 		case errors.Is(err, storage.ErrConflict):

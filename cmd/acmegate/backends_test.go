@@ -20,6 +20,7 @@ import (
 	"github.com/acmegate/acmegate/ca"
 	"github.com/acmegate/acmegate/ca/digicert"
 	"github.com/acmegate/acmegate/ca/digicert/digicerttest"
+	"github.com/acmegate/acmegate/ca/sectigo"
 	"github.com/acmegate/acmegate/ca/sectigo/sectigotest"
 )
 
@@ -226,6 +227,52 @@ func TestBackendImport(t *testing.T) {
 	defer comp.close()
 	got, err := comp.store.GetCertificateBySerial(context.Background(), res.Chain[0].SerialNumber.Text(16))
 	if err != nil || got.Backend != "digicert" || got.Names[0] != "legacy.example.com" || got.Directory != "default" {
+		t.Errorf("inventory entry = %+v %v", got, err)
+	}
+}
+
+// TestBackendImportSectigo brings a certificate enrolled directly at SCM
+// into the inventory.
+func TestBackendImportSectigo(t *testing.T) {
+	scm := sectigotest.Start(t, sectigotest.Config{})
+	direct, err := sectigo.New(sectigo.Config{BaseURL: scm.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
+		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
+		Profiles: []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}}, HTTPClient: scm.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"scm-legacy.example.com"}}, key)
+	csr, _ := x509.ParseCertificateRequest(der)
+	ctx := context.Background()
+	res, err := direct.Issue(ctx, ca.IssueRequest{OrderID: "legacy", CSR: csr, Identifiers: []ca.Identifier{{Type: "dns", Value: "scm-legacy.example.com"}}})
+	for err == nil && res.Pending {
+		res, err = direct.Poll(ctx, res.Ref)
+	}
+	if err != nil || len(res.Chain) == 0 {
+		t.Fatalf("direct enrollment: %+v %v", res, err)
+	}
+	dataDir := t.TempDir()
+	cfgPath := writeConfig(t, "data_dir: "+dataDir+"\nlisten: 127.0.0.1:0\nlog:\n  level: warn\nbackends:\n  - name: scm\n    type: sectigo\n    sectigo:\n      base_url: "+scm.URL()+
+		"\n      customer_uri: "+sectigotest.DefaultCustomerURI+"\n      login: "+sectigotest.DefaultLogin+
+		"\n      org_id: "+strconv.Itoa(sectigotest.DefaultOrgID)+
+		"\n      profiles: [{name: ov, cert_type_id: "+strconv.Itoa(sectigotest.DefaultCertTypeID)+", term: 365}]\n      password_file: "+secretFile(t, sectigotest.DefaultPassword)+"\n")
+	_, stop := startInProcess(t, "--config", cfgPath)
+	stop()
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runBackend(ctx, cfg, []string{"import", "scm"}, &out); err != nil || !strings.Contains(out.String(), "1 certificates imported") {
+		t.Fatalf("import: %v\n%s", err, out.String())
+	}
+	comp, err := openExistingComponents(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer comp.close()
+	if got, err := comp.store.GetCertificateBySerial(ctx, res.Chain[0].SerialNumber.Text(16)); err != nil || got.Backend != "scm" {
 		t.Errorf("inventory entry = %+v %v", got, err)
 	}
 }
