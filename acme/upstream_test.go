@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/acmegate/acmegate/acme"
 	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/ca/acmeproxy"
 	"github.com/acmegate/acmegate/ca/digicert"
 	"github.com/acmegate/acmegate/ca/digicert/digicerttest"
 	"github.com/acmegate/acmegate/ca/sectigo"
@@ -308,5 +310,74 @@ func TestRevocationWhileTheCAIsDown(t *testing.T) {
 	}
 	if n := len(fake.Revocations()); n != 1 {
 		t.Errorf("%d revocations reached the CA, want 1", n)
+	}
+}
+
+// TestSectigoDeclineReachesTheClient: SCM declines the enrollment; the ACME
+// order becomes invalid with SCM's reason.
+func TestSectigoDeclineReachesTheClient(t *testing.T) {
+	fake := sectigotest.Start(t, sectigotest.Config{})
+	fake.SetBehavior("declined.example.com", sectigotest.Behavior{Decline: "domain not approved for this organization"})
+	b, err := sectigo.New(sectigo.Config{
+		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
+		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
+		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
+		PollInterval: 100 * time.Millisecond, Timeout: 5 * time.Second, HTTPClient: fake.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{dirs: vendorDirs(b.Name()), backends: []ca.Backend{b}})
+	ctx := testCtx(t)
+	c, u, _ := vendorOrder(t, e, "declined.example.com")
+	got, err := c.WaitOrder(ctx, u)
+	var oe *xacme.OrderError
+	if !errors.As(err, &oe) {
+		t.Fatalf("order after a decline: %+v %v, want an order error", got, err)
+	}
+	got, err = c.GetOrder(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pe *xacme.Error
+	if got.Status != xacme.StatusInvalid || !errors.As(got.Error, &pe) || !strings.Contains(pe.Detail, "domain not approved") {
+		t.Errorf("order = %s %v, want invalid with SCM's reason", got.Status, got.Error)
+	}
+}
+
+// TestACMEUpstreamThroughAcmegate: x/crypto/acme orders from acmegate,
+// whose profile issues through another ACME CA (a second acmegate with a
+// directory that never validates).
+func TestACMEUpstreamThroughAcmegate(t *testing.T) {
+	up := newEnv(t, envOptions{dirs: []acme.DirectoryDefinition{{Name: "private", Settings: acme.DirectorySettings{
+		Policy: acme.PolicySettings{SkipValidation: true}}}}})
+	proxy, err := acmeproxy.New(acmeproxy.Config{Name: "corp", DirectoryURL: up.url + "/acme/private/directory",
+		AccountKey: newECKey(t), HTTPClient: up.client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{dirs: []acme.DirectoryDefinition{{Name: "vendor", Settings: acme.DirectorySettings{
+		Profiles: []acme.ProfileSettings{{Name: "ov", Backend: "corp", Product: "default"}},
+	}}}, backends: []ca.Backend{proxy}})
+	ctx := testCtx(t)
+	c, u, _ := vendorOrder(t, e, "chained.example.com")
+	got, err := c.WaitOrder(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := c.FetchCert(ctx, got.CertURL, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(chain[0])
+	if leaf.Issuer.CommonName != up.ca.Intermediate().Subject.CommonName {
+		t.Errorf("issued by %q, want the upstream acmegate's CA", leaf.Issuer.CommonName)
+	}
+	if err := c.RevokeCert(ctx, nil, leaf.Raw, xacme.CRLReasonSuperseded); err != nil {
+		t.Fatal(err)
+	}
+	upCert, err := up.store.GetCertificateBySerial(ctx, leaf.SerialNumber.Text(16))
+	if err != nil || upCert.Status != "revoked" {
+		t.Errorf("the upstream's record: %+v %v, want revoked", upCert, err)
 	}
 }
