@@ -6,7 +6,7 @@
 //
 // The API reference it follows is /work/shared/upstream-apis.md §2; where
 // that reference says unconfirmed, the choices this client and its fake
-// (digicerttest) make are listed in ASSUMPTIONS.md.
+// (digicerttest) make are listed in docs/backends.md ("What the fakes assume").
 //
 // Package digicert must not know about ACME or storage: it receives a
 // ca.IssueRequest and returns a ca.IssueResult whose Ref the caller

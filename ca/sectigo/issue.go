@@ -99,7 +99,7 @@ func (b *Backend) enroll(ctx context.Context, prof ProfileMap, csr *x509.Certifi
 // subjAltNames turns the validated identifiers into SCM's subjAltNames, in
 // order except that the first DNS name comes first: it is the certificate's
 // common name, and SCM may take the common name from the first entry when
-// the CSR has none (ASSUMPTIONS.md). It returns that DNS name too.
+// the CSR has none (docs/backends.md, "What the fakes assume"). It returns that DNS name too.
 func subjAltNames(ids []ca.Identifier) (sans []string, commonName string, err error) {
 	if len(ids) == 0 {
 		return nil, "", ca.Errorf(ca.Rejected, "no identifiers to certify")

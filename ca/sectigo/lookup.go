@@ -42,7 +42,7 @@ func (b *Backend) findEnrollment(ctx context.Context, marker string, names, sans
 			}
 		}
 	}
-	// Newest first; SCM's ids grow with time (ASSUMPTIONS.md).
+	// Newest first; SCM's ids grow with time (docs/backends.md, "What the fakes assume").
 	ids := slices.Sorted(maps.Keys(byID))
 	slices.Reverse(ids)
 	checked := 0
@@ -118,7 +118,7 @@ func coversAll(listed, want []string) bool {
 }
 
 // stripSANType drops a "DNS:" or "IP Address:" style prefix, in case an
-// instance lists names the way OpenSSL prints them (ASSUMPTIONS.md).
+// instance lists names the way OpenSSL prints them (docs/backends.md, "What the fakes assume").
 func stripSANType(s string) string {
 	s = strings.TrimSpace(s)
 	for _, p := range []string{"dns:", "ip address:", "ip:"} {

@@ -6,7 +6,7 @@
 //
 // The wire behaviour follows the project's upstream API reference
 // (upstream-apis.md §1); what that reference marks unconfirmed is listed
-// in ASSUMPTIONS.md next to this file. Package sectigotest is a fake SCM to
+// in docs/backends.md ("What the fakes assume"). Package sectigotest is a fake SCM to
 // test against.
 //
 // Package sectigo must not know about ACME or storage: everything it needs

@@ -64,7 +64,7 @@ type details struct {
 	SANs         flexStrings `json:"subjectAlternativeNames"`
 	Comments     flexString  `json:"comments"`
 	// Reason is why the request was declined or rejected. The field that
-	// carries it is unconfirmed (ASSUMPTIONS.md), so UnmarshalJSON takes the
+	// carries it is unconfirmed (docs/backends.md, "What the fakes assume"), so UnmarshalJSON takes the
 	// first non-empty one of several plausible names.
 	Reason string `json:"-"`
 }

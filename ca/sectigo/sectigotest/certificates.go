@@ -223,7 +223,7 @@ var formats = map[string]string{
 
 // encodeFormat renders leaf and above (the issuing CA up to the root) in
 // format. Bundles are root first, leaf last, as in the documented example;
-// the reversed variants leaf first (ASSUMPTIONS.md).
+// the reversed variants leaf first (docs/backends.md, "What the fakes assume").
 func encodeFormat(format string, leaf *x509.Certificate, above []*x509.Certificate) ([]byte, string, error) {
 	leafFirst := append([]*x509.Certificate{leaf}, above...)
 	rootFirst := slices.Clone(leafFirst)

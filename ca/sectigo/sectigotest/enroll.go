@@ -125,7 +125,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 			rec.sans = append(rec.sans, n)
 		}
 	}
-	// ASSUMPTIONS.md: the common name is the CSR's, else the first SAN.
+	// docs/backends.md, "What the fakes assume": the common name is the CSR's, else the first SAN.
 	rec.cn = csr.Subject.CommonName
 	if rec.cn == "" && len(rec.sans) > 0 {
 		rec.cn = rec.sans[0]

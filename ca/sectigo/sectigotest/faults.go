@@ -50,7 +50,7 @@ func (s *Server) InjectFault(f Fault) {
 
 // RateLimit answers the next count requests with 429, a Retry-After of
 // retryAfter (whole seconds) and an SCM error body. SCM documents no rate
-// limit; the shape is the fake's choice (ASSUMPTIONS.md).
+// limit; the shape is the fake's choice (docs/backends.md, "What the fakes assume").
 func (s *Server) RateLimit(count int, retryAfter time.Duration) {
 	h := http.Header{"Content-Type": {"application/json;charset=UTF-8"}}
 	h.Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))

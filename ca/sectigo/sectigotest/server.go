@@ -6,7 +6,7 @@
 //
 // It follows the project's upstream API reference (upstream-apis.md
 // §1.10); where that reference marks SCM's behaviour unconfirmed, the fake's
-// choice is listed in ../ASSUMPTIONS.md. It must not know about ACME,
+// choice is listed in docs/backends.md ("What the fakes assume"). It must not know about ACME,
 // storage or the client in package sectigo.
 package sectigotest
 

@@ -68,7 +68,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // notFound is the answer for a path that is not part of the API. It is not
-// SCM's error shape, which is for the API's own errors (ASSUMPTIONS.md).
+// SCM's error shape, which is for the API's own errors (docs/backends.md, "What the fakes assume").
 func notFound(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, map[string]any{"status": 404, "error": "Not Found", "path": r.URL.Path})
 }
