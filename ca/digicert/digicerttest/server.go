@@ -9,7 +9,7 @@
 // per-key rate limits with DigiCert's 429 body, injected 5xx, rate-limit
 // storms, slow and malformed responses, revocation with and without an
 // approval request. Where the reference marks behaviour **unconfirmed**, the
-// fake's choice is listed in ca/digicert/ASSUMPTIONS.md.
+// fake's choice is listed in docs/backends.md ("What the fakes assume").
 //
 // The package knows DigiCert's wire format only. It must not know about
 // acmegate's backend (it never imports ca/digicert), ACME or storage.
