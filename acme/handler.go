@@ -50,6 +50,13 @@ func (s *Server) Handler() http.Handler {
 	}
 	// RFC 8555 §7.1.1: the well-known entry point of the default directory.
 	r.Handle("/directory", s.wrap([]string{http.MethodGet}, s.handleDirectory))
+	// Probes for load balancers and orchestrators: liveness says the
+	// process serves HTTP, readiness that its database answers.
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	r.HandleFunc("/readyz", s.handleReady)
 	r.NotFoundHandler = s.wrap(nil, func(http.ResponseWriter, *http.Request, *directory) error {
 		return notFound("resource")
 	})
@@ -197,4 +204,20 @@ func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
+}
+
+// handleReady answers 200 when the database answers within two seconds and
+// 503 otherwise, so a load balancer stops sending ACME traffic to an
+// instance that cannot serve it.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness: database unreachable", slog.Any("error", err))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database unreachable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
 }

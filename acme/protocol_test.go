@@ -447,3 +447,30 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestHealthAndReadiness(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		resp, err := e.client.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	// With the database closed, the instance is alive but not ready.
+	e.stopJobs()
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.client.Get(e.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("GET /readyz with the database closed = %d, want 503", resp.StatusCode)
+	}
+}
