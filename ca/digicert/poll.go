@@ -39,6 +39,12 @@ func (b *Backend) orderInfo(ctx context.Context, action string, id int64) (apiOr
 	if _, err := b.callJSON(ctx, action, http.MethodGet, "/order/certificate/"+strconv.FormatInt(id, 10), nil, nil, &o); err != nil {
 		return apiOrder{}, err
 	}
+	if strings.TrimSpace(o.Status) == "" {
+		// An empty or cut-short answer says nothing about the order: never
+		// read it as a state.
+		return apiOrder{}, &ca.Error{Kind: ca.Unavailable,
+			Detail: fmt.Sprintf("DigiCert CertCentral's answer to %s carried no order status; will retry", action)}
+	}
 	if o.ID <= 0 {
 		o.ID = flexInt(id)
 	}

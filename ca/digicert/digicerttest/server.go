@@ -396,7 +396,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			case <-t.C:
 			case <-r.Context().Done():
 				t.Stop()
-				return
+				// Abort rather than return: returning would send an
+				// empty 200 that a client could still read.
+				panic(http.ErrAbortHandler)
 			}
 		}
 		for k, v := range rec.Header() {

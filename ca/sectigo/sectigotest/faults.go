@@ -113,7 +113,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
-			return true
+			// Abort rather than return: returning would send an empty
+			// 200 that a client could still read.
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if f.Corrupt || (f.Handle && f.Status != 0) {
