@@ -36,11 +36,16 @@ func parseCertificates(data []byte) ([]*x509.Certificate, error) {
 	if len(out) > 0 {
 		return out, nil
 	}
-	der := bytes.TrimSpace(data)
-	if b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(der)), "")); err == nil {
-		der = b
+	// Raw DER first, untouched: trimming "whitespace" off binary data would
+	// cut a signature that happens to end in such a byte.
+	if c, err := x509.ParseCertificate(data); err == nil {
+		return []*x509.Certificate{c}, nil
 	}
-	c, err := x509.ParseCertificate(der)
+	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(bytes.TrimSpace(data))), ""))
+	if err != nil {
+		return nil, errors.New("no certificate found")
+	}
+	c, err := x509.ParseCertificate(b)
 	if err != nil {
 		return nil, errors.New("no certificate found")
 	}
