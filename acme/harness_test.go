@@ -462,3 +462,18 @@ func challengeOf(t testing.TB, z *xacme.Authorization, typ string) *xacme.Challe
 	t.Fatalf("authorization for %s has no %s challenge", z.Identifier.Value, typ)
 	return nil
 }
+
+// orderChallenge orders name and returns the order, its authorization and
+// the challenge of type typ.
+func (e *env) orderChallenge(ctx context.Context, c *xacme.Client, name, typ string) (*xacme.Order, *xacme.Authorization, *xacme.Challenge) {
+	e.t.Helper()
+	o, err := c.AuthorizeOrder(ctx, idsOf(name))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o, z, challengeOf(e.t, z, typ)
+}

@@ -128,15 +128,7 @@ func TestShutdownFinishesInFlightJobs(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := testCtx(t)
 	c := e.newClient(ctx, nil)
-	o, err := c.AuthorizeOrder(ctx, idsOf("shutdown.example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := challengeOf(t, z, "http-01")
+	_, z, ch := e.orderChallenge(ctx, c, "shutdown.example.com", "http-01")
 	e.http01.mu.Lock()
 	e.http01.delay = 700 * time.Millisecond
 	e.http01.mu.Unlock()
@@ -175,15 +167,7 @@ func TestJobOfDeadInstanceIsTakenOver(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := testCtx(t)
 	c := e.newClient(ctx, nil)
-	o, err := c.AuthorizeOrder(ctx, idsOf("takeover.example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := challengeOf(t, z, "http-01")
+	_, z, ch := e.orderChallenge(ctx, c, "takeover.example.com", "http-01")
 	e.provision(c, z.Identifier, false, ch)
 	e.stopJobs() // this instance will not run the job
 	if _, err := c.Accept(ctx, ch); err != nil {

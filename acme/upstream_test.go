@@ -30,15 +30,7 @@ type upstream struct {
 
 func sectigoUpstream(t *testing.T, pendingPolls int) upstream {
 	fake := sectigotest.Start(t, sectigotest.Config{Behavior: sectigotest.Behavior{PendingPolls: pendingPolls}})
-	b, err := sectigo.New(sectigo.Config{
-		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
-		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
-		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
-		PollInterval: 100 * time.Millisecond, Timeout: 5 * time.Second, HTTPClient: fake.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sectigoBackend(t, fake)
 	return upstream{backend: b, submissions: func(orderID string) int {
 		n := 0
 		for _, e := range fake.Enrollments() {
@@ -197,15 +189,7 @@ func vendorOrder(t *testing.T, e *env, name string) (*xacme.Client, string, stri
 // approver acts.
 func TestSectigoRateLimitStormAndApproval(t *testing.T) {
 	fake := sectigotest.Start(t, sectigotest.Config{})
-	b, err := sectigo.New(sectigo.Config{
-		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
-		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
-		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
-		PollInterval: 100 * time.Millisecond, ApprovalPollInterval: 100 * time.Millisecond, Timeout: 5 * time.Second, HTTPClient: fake.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sectigoBackend(t, fake)
 	e := newEnv(t, envOptions{dirs: vendorDirs(b.Name()), backends: []ca.Backend{b}})
 	ctx := testCtx(t)
 
@@ -256,15 +240,7 @@ func TestSectigoRateLimitStormAndApproval(t *testing.T) {
 // told to retry, and the job revokes it upstream once the CA is back.
 func TestRevocationWhileTheCAIsDown(t *testing.T) {
 	fake := sectigotest.Start(t, sectigotest.Config{})
-	b, err := sectigo.New(sectigo.Config{
-		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
-		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
-		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
-		PollInterval: 100 * time.Millisecond, Timeout: 5 * time.Second, HTTPClient: fake.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sectigoBackend(t, fake)
 	e := newEnv(t, envOptions{dirs: vendorDirs(b.Name()), backends: []ca.Backend{b}})
 	ctx := testCtx(t)
 	c, u, _ := vendorOrder(t, e, "revoke-later.example.com")
@@ -318,15 +294,7 @@ func TestRevocationWhileTheCAIsDown(t *testing.T) {
 func TestSectigoDeclineReachesTheClient(t *testing.T) {
 	fake := sectigotest.Start(t, sectigotest.Config{})
 	fake.SetBehavior("declined.example.com", sectigotest.Behavior{Decline: "domain not approved for this organization"})
-	b, err := sectigo.New(sectigo.Config{
-		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
-		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
-		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
-		PollInterval: 100 * time.Millisecond, Timeout: 5 * time.Second, HTTPClient: fake.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sectigoBackend(t, fake)
 	e := newEnv(t, envOptions{dirs: vendorDirs(b.Name()), backends: []ca.Backend{b}})
 	ctx := testCtx(t)
 	c, u, _ := vendorOrder(t, e, "declined.example.com")
@@ -380,4 +348,20 @@ func TestACMEUpstreamThroughAcmegate(t *testing.T) {
 	if err != nil || upCert.Status != "revoked" {
 		t.Errorf("the upstream's record: %+v %v, want revoked", upCert, err)
 	}
+}
+
+// sectigoBackend is a Sectigo backend for fake with short poll intervals.
+func sectigoBackend(t *testing.T, fake *sectigotest.Server) *sectigo.Backend {
+	t.Helper()
+	b, err := sectigo.New(sectigo.Config{
+		BaseURL: fake.URL(), CustomerURI: sectigotest.DefaultCustomerURI,
+		Login: sectigotest.DefaultLogin, Password: sectigotest.DefaultPassword, OrgID: sectigotest.DefaultOrgID,
+		Profiles:     []sectigo.ProfileMap{{Name: "ov", CertTypeID: sectigotest.DefaultCertTypeID, Term: 365}},
+		PollInterval: 100 * time.Millisecond, ApprovalPollInterval: 100 * time.Millisecond,
+		Timeout: 5 * time.Second, HTTPClient: fake.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
