@@ -194,6 +194,9 @@ type OrderEvent struct {
 	Actor      string
 	Identifier string
 	Detail     string
+	// RequestID is the id of the HTTP request that caused the event (the
+	// X-Request-Id the server logged), "" for background work.
+	RequestID string
 }
 
 // JobKind says what a job does.

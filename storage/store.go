@@ -304,6 +304,11 @@ type Store interface {
 	JobStore
 	NonceStore
 	SecretStore
+	AdminTokenStore
+	AuditStore
+	NotificationStore
+	InventoryStore
+	SweepStore
 	// Ping checks the database is reachable (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -11,16 +11,17 @@ import (
 	"github.com/acmegate/acmegate/storage"
 )
 
-const eventColumns = `order_id, authz_id, at, kind, actor, identifier, detail`
+const eventColumns = `order_id, authz_id, at, kind, actor, identifier, detail, request_id`
 
 const (
 	// One statement inserts any number of events: the arrays travel as
 	// parameters, so the text is prepared once. ORDER BY the ordinality
 	// makes seq follow the order of the arguments.
 	sqlInsertEvents = `INSERT INTO order_events (` + eventColumns + `)
-SELECT o, a, t, k, ac, i, d
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[])
-    WITH ORDINALITY AS e (o, a, t, k, ac, i, d, n)
+SELECT o, a, t, k, ac, i, d, r
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::text[])
+    WITH ORDINALITY AS e (o, a, t, k, ac, i, d, r, n)
 ORDER BY n`
 	// Each branch is a range of one partial index; UNION drops an event
 	// that matches both (an authorization's event recorded with the order).
@@ -46,17 +47,18 @@ func (s *Store) AppendOrderEvents(ctx context.Context, events ...*storage.OrderE
 		return nil
 	}
 	n := len(events)
-	orders, authzs, kinds, actors, idents, details :=
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	orders, authzs, kinds, actors, idents, details, requests :=
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n)
 	ats := make([]time.Time, n)
 	for i, e := range events {
 		if e.OrderID == "" && e.AuthzID == "" {
 			return errEventOwnerless
 		}
 		orders[i], authzs[i], ats[i], kinds[i] = e.OrderID, e.AuthzID, e.At, e.Kind
-		actors[i], idents[i], details[i] = e.Actor, e.Identifier, e.Detail
+		actors[i], idents[i], details[i], requests[i] = e.Actor, e.Identifier, e.Detail, e.RequestID
 	}
-	if _, err := s.exec(ctx, sqlInsertEvents, orders, authzs, ats, kinds, actors, idents, details); err != nil {
+	if _, err := s.exec(ctx, sqlInsertEvents, orders, authzs, ats, kinds, actors, idents, details, requests); err != nil {
 		return fmt.Errorf("postgres: append order events: %w", err)
 	}
 	return nil
@@ -69,7 +71,8 @@ func (s *Store) ListOrderEvents(ctx context.Context, orderID string, authzIDs []
 	var out []*storage.OrderEvent
 	err := s.queryEach(ctx, func(rows pgx.Rows) error {
 		var e storage.OrderEvent
-		err := rows.Scan(&e.OrderID, &e.AuthzID, scanTime(&e.At), &e.Kind, &e.Actor, &e.Identifier, &e.Detail)
+		err := rows.Scan(&e.OrderID, &e.AuthzID, scanTime(&e.At), &e.Kind, &e.Actor, &e.Identifier, &e.Detail,
+			&e.RequestID)
 		if err != nil {
 			return err
 		}

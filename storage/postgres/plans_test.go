@@ -78,6 +78,21 @@ SELECT CASE WHEN i % 10 = 0 THEN '' ELSE 'order-' || (i % 50000 + 1) END,
        CASE WHEN i % 3 = 0 OR i % 10 = 0 THEN 'authz-' || i ELSE '' END,
        $1::timestamptz - i * interval '1 second', 'validated', 'system', 'example.com', ''
 FROM generate_series(1, 100000) AS i`,
+		// An audit trail of 100 000 entries over 20 directories and 50
+		// actors (the hashes are not a chain: plans do not care).
+		`INSERT INTO audit_log (seq, at, actor, directory, action, object, outcome, client_ip, detail,
+    prev_hash, hash)
+SELECT i, $1::timestamptz - (100000 - i) * interval '1 second', 'token:t' || (i % 50), 'dir-' || (i % 20),
+       (ARRAY['order.create', 'order.approve', 'account.create', 'eab.create', 'orders.export'])[i % 5 + 1],
+       'order:order-' || i, 'success', '192.0.2.1', '', NULL, '\x00'
+FROM generate_series(1, 100000) AS i`,
+		// Deliveries to 100 webhooks, a tenth of them e-mail.
+		`INSERT INTO deliveries (id, webhook_id, channel, target, event, directory, payload, status, attempts,
+    last_error, last_status, created_at, updated_at, delivered_at)
+SELECT 'dlv-' || i, CASE WHEN i % 10 = 0 THEN '' ELSE 'hook-' || (i % 100) END, 'webhook', 'https://h',
+       'order.issued', 'default', '\x7b7d', 'delivered', 1, '', 204, $1::timestamptz - i * interval '1 second',
+       $1::timestamptz, $1::timestamptz
+FROM generate_series(1, 100000) AS i`,
 		// Each authorization's challenge in its authorization's status,
 		// failures spread over the last day.
 		`INSERT INTO challenges (id, authz_id, position, type, status, token, validated, error, updated_at,
@@ -111,7 +126,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		})
 	}
 	tables := []string{"accounts", "eab_keys", "orders", "authorizations", "challenges", "certificates", "jobs",
-		"nonces", "order_events"}
+		"nonces", "order_events", "audit_log", "deliveries"}
 	parallel(t, tables, func(table string) error {
 		_, err := s.pool.Exec(ctx, `ANALYZE `+table)
 		return err
@@ -170,13 +185,14 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"ExpireApprovals", sqlExpireApprovals, []any{now, []byte(`{}`)}},
 		{"AppendOrderEvents", sqlInsertEvents, []any{[]string{"order-5", ""}, []string{"", "authz-5"},
 			[]time.Time{now, now}, []string{"created", "validated"}, []string{"system", "system"},
-			[]string{"", "example.com"}, []string{"", ""}}},
+			[]string{"", "example.com"}, []string{"", ""}, []string{"req-1", ""}}},
 		{"ListOrderEvents", sqlListOrderEvents, []any{"order-7", []string{"authz-6", "authz-30", "authz-40"}}},
 		{"CountOrders of a directory", sqlCountOrdersInDirectory, []any{"dir-3", now.Add(-time.Hour)}},
 		{"CountOrders of an account", sqlCountOrdersOfAccount, []any{"acct-7", "dir-6", now.Add(-24 * time.Hour)}},
 		{"CountFailedValidations", sqlCountFailedValidations, []any{"acct-7", now.Add(-time.Hour)}},
 		{"CountPendingAuthorizations", sqlCountPendingAuthzs, []any{"acct-7", now}},
 	}
+	tests = append(tests, listingPlans(t, now)...)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		t.Fatalf("Acquire: %v", err)
@@ -274,4 +290,79 @@ func parallel[T any](t *testing.T, items []T, fn func(T) error) {
 			t.Fatalf("%.50v: %v", items[i], err)
 		}
 	}
+}
+
+// listingPlans are the operators' listings as the store builds them for a
+// few typical filters, and their other statements: each must find its rows
+// through an index, whatever the filter.
+func listingPlans(t *testing.T, now time.Time) []struct {
+	name string
+	sql  string
+	args []any
+} {
+	t.Helper()
+	type plan = struct {
+		name string
+		sql  string
+		args []any
+	}
+	var out []plan
+	created := func(name, table, columns string, w *where, p storage.Page) {
+		q, _, err := createdQuery(table, columns, w, p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, plan{name, q, w.args})
+	}
+	expiry := func(name string, f storage.CertificateFilter, p storage.Page) {
+		w := certificatesWhere(f)
+		q, _, err := expiryQuery(w, p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, plan{name, q, w.args})
+	}
+	audit := func(name string, f storage.AuditFilter, p storage.Page) {
+		q, args, _, err := auditQuery(f, p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, plan{name, q, args})
+	}
+	next := storage.Page{Cursor: encodeListCursor(orderCreated, now.Add(-time.Hour), "order-3600")}
+	nextExpiry := storage.Page{Cursor: encodeListCursor(orderExpiry, now.Add(24*time.Hour), "cert-500")}
+	created("ListAccounts", "accounts", accountColumns, accountsWhere(storage.AccountFilter{}), storage.Page{})
+	created("ListAccounts of a directory", "accounts", accountColumns,
+		accountsWhere(storage.AccountFilter{Directory: "default"}), storage.Page{})
+	created("ListOrders", "orders", orderColumns, ordersWhere(storage.OrderFilter{}), storage.Page{})
+	created("ListOrders next page", "orders", orderColumns, ordersWhere(storage.OrderFilter{}), next)
+	created("ListOrders of a directory", "orders", orderColumns,
+		ordersWhere(storage.OrderFilter{Directory: "dir-3"}), next)
+	created("ListOrders of an account", "orders", orderColumns,
+		ordersWhere(storage.OrderFilter{AccountID: "acct-7"}), storage.Page{})
+	created("ListOrders failed lately", "orders", orderColumns,
+		ordersWhere(storage.OrderFilter{Status: storage.StatusInvalid, UpdatedSince: now.Add(-24 * time.Hour)}), storage.Page{})
+	created("ListCertificates", "certificates", certificateColumns,
+		certificatesWhere(storage.CertificateFilter{}), storage.Page{})
+	created("ListCertificates issued lately", "certificates", certificateColumns,
+		certificatesWhere(storage.CertificateFilter{Directory: "default", IssuedSince: now.Add(-time.Hour)}), storage.Page{})
+	expiry("ListCertificates by expiry", storage.CertificateFilter{}, nextExpiry)
+	expiry("ListCertificates of a directory by expiry", storage.CertificateFilter{Directory: "default"}, storage.Page{})
+	expiry("ListCertificates valid, expiring in 30 days", storage.CertificateFilter{Status: storage.StatusValid,
+		ExpiringAfter: now, ExpiringBefore: now.Add(30 * 24 * time.Hour)}, nextExpiry)
+	audit("ListAudit", storage.AuditFilter{}, storage.Page{})
+	audit("ListAudit next page", storage.AuditFilter{}, storage.Page{Cursor: encodeSeqCursor(50000)})
+	audit("ListAudit of an actor", storage.AuditFilter{Actor: "token:t7"}, storage.Page{})
+	audit("ListAudit of an action prefix", storage.AuditFilter{Action: "account."}, storage.Page{})
+	audit("ListAudit of an object", storage.AuditFilter{Object: "order:order-77"}, storage.Page{})
+	created("ListDeliveries", "deliveries", deliveryColumns, &where{}, storage.Page{})
+	var ofHook where
+	ofHook.eq("webhook_id", "hook-7")
+	created("ListDeliveries of a webhook", "deliveries", deliveryColumns, &ofHook, storage.Page{})
+	return append(out,
+		plan{"CountExpiringCertificates", sqlCountExpiringCertificates, []any{now, now.Add(24 * time.Hour)}},
+		plan{"ListFailingJobs", sqlListFailingJobs, []any{100}},
+		plan{"ScanAudit", sqlScanAudit, []any{int64(5000), 1000}},
+		plan{"ClaimSweep", sqlClaimSweep, []any{"expire", now, now.Add(-time.Hour)}},
+	)
 }

@@ -128,3 +128,62 @@ VALUES ('acct-1', 'default', 'valid', '{}', true, 'tp', '\x7b7d', '', $1, $1)`, 
 		t.Errorf("version 2 certificate after renewal = %+v, %v; want replaced by %q", c, err, renewal.ID)
 	}
 }
+
+// TestUpgradeFromVersion4 migrates a schema holding version 4 rows: order
+// events read without a request id, also those an instance still running
+// version 4 appends during a rolling upgrade, and the version 4 orders and
+// certificates are in the inventory listings, whose indexes version 5
+// rebuilt.
+func TestUpgradeFromVersion4(t *testing.T) {
+	url := serverURL(t)
+	schema := freshSchema(t, url)
+	ctx := testCtx(t)
+	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	old := openAtVersion(t, url, schema, 4)
+	if _, err := old.pool.Exec(ctx, `INSERT INTO accounts (id, directory, status, contact, terms_agreed,
+    key_thumbprint, key_jwk, eab_key_id, created_at, updated_at)
+VALUES ('acct-1', 'default', 'valid', '{}', true, 'tp', '\x7b7d', '', $1, $1)`, now); err != nil {
+		t.Fatalf("insert account: %v", err)
+	}
+	insertV4 := func(s *Store, suffix string) {
+		t.Helper()
+		for _, q := range v2Inserts[2:] { // an order and its certificate
+			if _, err := s.pool.Exec(ctx, q, suffix, now); err != nil {
+				t.Fatalf("version 4 insert %.40q: %v", q, err)
+			}
+		}
+		if _, err := s.pool.Exec(ctx, `INSERT INTO order_events (order_id, authz_id, at, kind, actor, identifier, detail)
+VALUES ('order-' || $1, '', $2, 'created', 'account:acct-1', 'example.com', '')`, suffix, now); err != nil {
+			t.Fatalf("version 4 event: %v", err)
+		}
+	}
+	insertV4(old, "before")
+
+	s := openStore(t, url, schema)
+	if d := cmp.Diff(wantMigrations(t), appliedMigrations(t, s)); d != "" {
+		t.Fatalf("recorded migrations (-want +got):\n%s", d)
+	}
+	insertV4(old, "during") // the previous release, still running
+
+	for _, suffix := range []string{"before", "during"} {
+		events, err := s.ListOrderEvents(ctx, "order-"+suffix, nil)
+		if err != nil || len(events) != 1 || events[0].RequestID != "" || events[0].Kind != "created" {
+			t.Errorf("version 4 events of order-%s = %+v, %v; want the one event, without a request id", suffix, events, err)
+		}
+	}
+	orders, _, err := s.ListOrders(ctx, storage.OrderFilter{Directory: "default", Name: "EXAMPLE"}, storage.Page{})
+	if err != nil || len(orders) != 2 {
+		t.Errorf("ListOrders after the upgrade = %d orders, %v; want the 2 version 4 orders", len(orders), err)
+	}
+	certs, _, err := s.ListCertificates(ctx, storage.CertificateFilter{Directory: "default", ByExpiry: true}, storage.Page{})
+	if err != nil || len(certs) != 2 {
+		t.Errorf("ListCertificates after the upgrade = %d certificates, %v; want the 2 version 4 certificates", len(certs), err)
+	}
+	if n, err := s.CountOrders(ctx, "default", "", now); err != nil || n != 2 {
+		t.Errorf("CountOrders after the upgrade = %d, %v; want 2", n, err)
+	}
+	e := &storage.AuditEntry{At: now, Actor: "system", Action: "schema.migrate", Outcome: storage.OutcomeSuccess}
+	if err := s.AppendAudit(ctx, e); err != nil || e.Seq != 1 {
+		t.Errorf("first AppendAudit after the upgrade: seq %d, %v; want 1", e.Seq, err)
+	}
+}

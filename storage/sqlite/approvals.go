@@ -26,7 +26,10 @@ WHERE id = ?3 AND approval = 'pending' AND status = 'processing' AND approval_de
 	sqlRejectOrder = `UPDATE orders SET approval = 'rejected', approval_by = ?1, approval_reason = ?2,
     status = 'invalid', error = ?5, updated_at = ?4
 WHERE id = ?3 AND approval = 'pending' AND status = 'processing' AND approval_deadline > ?4`
-	sqlListPendingApprovals = `SELECT ` + orderColumns + ` FROM orders
+	// Without INDEXED BY SQLite, planning without statistics, prefers the
+	// equality on status of orders_status_updated, which holds every
+	// processing order, to the partial index of the few awaiting approval.
+	sqlListPendingApprovals = `SELECT ` + orderColumns + ` FROM orders INDEXED BY orders_approval_pending
 WHERE approval = 'pending' AND status = 'processing'
 ORDER BY created_at, id`
 	// Left to itself SQLite prefers orders_directory_created, an equality
@@ -38,8 +41,9 @@ ORDER BY created_at, id`
 	// One statement on the single write connection: concurrent sweepers,
 	// in this process or another, run it one after the other, and the
 	// second finds nothing left to expire. The approver is left empty: no
-	// operator decided. ?1 is now.
-	sqlExpireApprovals = `UPDATE orders SET approval = 'rejected', status = 'invalid', error = ?2, updated_at = ?1
+	// operator decided. ?1 is now. INDEXED BY as in sqlListPendingApprovals.
+	sqlExpireApprovals = `UPDATE orders INDEXED BY orders_approval_pending
+SET approval = 'rejected', status = 'invalid', error = ?2, updated_at = ?1
 WHERE approval = 'pending' AND status = 'processing' AND approval_deadline <= ?1
 RETURNING id`
 )

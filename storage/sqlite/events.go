@@ -8,10 +8,10 @@ import (
 	"github.com/acmegate/acmegate/storage"
 )
 
-const eventColumns = `order_id, authz_id, at, kind, actor, identifier, detail`
+const eventColumns = `order_id, authz_id, at, kind, actor, identifier, detail, request_id`
 
 const (
-	sqlInsertEvent = `INSERT INTO order_events (` + eventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertEvent = `INSERT INTO order_events (` + eventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	// Each branch is a range of one partial index; UNION drops an event
 	// that matches both (an authorization's event recorded with the order).
 	// seq, the insertion order, orders the events of one instant. The
@@ -43,7 +43,7 @@ func (s *Store) AppendOrderEvents(ctx context.Context, events ...*storage.OrderE
 	err := s.inWrite(ctx, func(q queryer) error {
 		for _, e := range events {
 			_, err := q.exec(ctx, sqlInsertEvent,
-				e.OrderID, e.AuthzID, tval(e.At), e.Kind, e.Actor, e.Identifier, e.Detail)
+				e.OrderID, e.AuthzID, tval(e.At), e.Kind, e.Actor, e.Identifier, e.Detail, e.RequestID)
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,8 @@ func (s *Store) ListOrderEvents(ctx context.Context, orderID string, authzIDs []
 func scanEvent(r scanner) (*storage.OrderEvent, error) {
 	var e storage.OrderEvent
 	var seq int64
-	err := r.Scan(&seq, &e.OrderID, &e.AuthzID, tscan(&e.At), &e.Kind, &e.Actor, &e.Identifier, &e.Detail)
+	err := r.Scan(&seq, &e.OrderID, &e.AuthzID, tscan(&e.At), &e.Kind, &e.Actor, &e.Identifier, &e.Detail,
+		&e.RequestID)
 	if err != nil {
 		return nil, err
 	}

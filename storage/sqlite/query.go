@@ -50,6 +50,18 @@ func statements() []string {
 		sqlInsertJob, sqlMarkRevocationPending, sqlLeaseJobs, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs, sqlRenewLease,
 
 		sqlRedeemNonce, sqlPurgeNonces, sqlGetSecret, sqlInsertSecret,
+
+		sqlInsertAdminToken, sqlGetAdminToken, sqlListAdminTokens, sqlRevokeAdminToken,
+		sqlTouchAdminToken, sqlAdminTokenExists,
+
+		sqlLastAudit, sqlInsertAudit, sqlScanAudit,
+
+		sqlInsertWebhook, sqlGetWebhook, sqlListWebhooks, sqlListWebhooksOf, sqlDeleteWebhook,
+		sqlInsertDelivery, sqlGetDelivery, sqlUpdateDelivery,
+
+		sqlCountExpiringCertificates, sqlCountJobs, sqlListFailingJobs,
+
+		sqlClaimSweep,
 	}
 }
 

@@ -91,3 +91,71 @@ VALUES ('cert-1', 'default', 'acct-1', 'order-1', 'abc', 'CN=test', '[]', ?1, ?1
 		t.Errorf("version 2 certificate after renewal = %+v, %v; want replaced by %q", c, err, renewal.ID)
 	}
 }
+
+// TestUpgradeFromVersion4 migrates a database holding rows that schema
+// version 4 wrote: its order events read without a request id, and the
+// orders and certificates it holds are in the inventory listings, whose
+// indexes version 5 rebuilt.
+func TestUpgradeFromVersion4(t *testing.T) {
+	ctx := testCtx(t)
+	path := filepath.Join(t.TempDir(), "acmegate.db")
+	write, err := openPool(ctx, path, url.Values{"_journal_mode": {"WAL"}, "_txlock": {"immediate"}}, 1)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	old := &Store{write: write}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatalf("loadMigrations: %v", err)
+	}
+	if _, err := write.ExecContext(ctx, sqlCreateSchemaMigrations); err != nil {
+		t.Fatalf("create schema_migrations: %v", err)
+	}
+	for _, m := range ms[:4] {
+		if err := old.apply(ctx, m); err != nil {
+			t.Fatalf("apply %s: %v", m.Name, err)
+		}
+	}
+	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	ts := now.Format(timeLayout)
+	for _, q := range []string{
+		`INSERT INTO accounts (id, directory, status, contact, terms_agreed, key_thumbprint, key_jwk,
+    eab_key_id, created_at, updated_at)
+VALUES ('acct-1', 'default', 'valid', '[]', 1, 'tp', X'7b7d', '', ?1, ?1)`,
+		`INSERT INTO orders (id, directory, account_id, status, expires, not_before, not_after, identifiers,
+    authz_ids, error, csr, certificate_id, profile, upstream_ref, created_at, updated_at)
+VALUES ('order-1', 'default', 'acct-1', 'invalid', ?1, ?1, ?1, '[{"type":"dns","value":"www.example.com"}]',
+    '[]', NULL, NULL, '', '', '', ?1, ?1)`,
+		`INSERT INTO certificates (id, directory, account_id, order_id, serial, issuer, names, not_before,
+    not_after, chain_pem, alternates, profile, backend, upstream_ref, status, revoked_at,
+    revocation_reason, created_at)
+VALUES ('cert-1', 'default', 'acct-1', 'order-1', 'abc', 'CN=test', '["www.example.com"]', ?1, ?1, X'00',
+    '[]', '', 'local', '', 'valid', ?1, 0, ?1)`,
+		`INSERT INTO order_events (order_id, authz_id, at, kind, actor, identifier, detail)
+VALUES ('order-1', '', ?1, 'created', 'account:acct-1', 'www.example.com', '')`,
+	} {
+		if _, err := write.ExecContext(ctx, q, ts); err != nil {
+			t.Fatalf("version 4 insert %.40q: %v", q, err)
+		}
+	}
+	if err := write.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	s := openAt(t, path)
+	events, err := s.ListOrderEvents(ctx, "order-1", nil)
+	if err != nil || len(events) != 1 || events[0].RequestID != "" || events[0].Kind != "created" {
+		t.Errorf("version 4 events = %+v, %v; want the one event, without a request id", events, err)
+	}
+	orders, _, err := s.ListOrders(ctx, storage.OrderFilter{Directory: "default", Name: "WWW"}, storage.Page{})
+	if err != nil || len(orders) != 1 || orders[0].ID != "order-1" {
+		t.Errorf("ListOrders after the upgrade = %v, %v; want order-1", orders, err)
+	}
+	certs, _, err := s.ListCertificates(ctx, storage.CertificateFilter{Directory: "default", ByExpiry: true}, storage.Page{})
+	if err != nil || len(certs) != 1 || certs[0].ID != "cert-1" {
+		t.Errorf("ListCertificates after the upgrade = %v, %v; want cert-1", certs, err)
+	}
+	if n, err := s.CountOrders(ctx, "default", "", now); err != nil || n != 1 {
+		t.Errorf("CountOrders after the upgrade = %d, %v; want 1", n, err)
+	}
+}

@@ -18,7 +18,7 @@ func testOrderEvents(t *testing.T, e *env) {
 	t2 := t0.Add(2 * time.Second)
 	ev := func(order, authz string, at time.Time, kind string) *storage.OrderEvent {
 		return &storage.OrderEvent{OrderID: order, AuthzID: authz, At: at, Kind: kind,
-			Actor: "system", Identifier: "www.example.com", Detail: kind + " detail"}
+			Actor: "system", Identifier: "www.example.com", Detail: kind + " detail", RequestID: "req-" + kind}
 	}
 	var (
 		created   = ev(orderA, "", t0, "created")
@@ -32,6 +32,7 @@ func testOrderEvents(t *testing.T, e *env) {
 		// Appended last but earlier than the events before it.
 		late = ev(orderA, "", t1, "submitted")
 	)
+	late.RequestID = "" // background work: no request
 	must(t, "AppendOrderEvents", e.s.AppendOrderEvents(e.ctx, created, reused))
 	must(t, "AppendOrderEvents", e.s.AppendOrderEvents(e.ctx, validated, otherB, sharedB, foreignEv))
 	must(t, "AppendOrderEvents", e.s.AppendOrderEvents(e.ctx, finalize, approval))

@@ -117,6 +117,36 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 
 		{"Secret/GetOrCreate", testGetOrCreateSecret},
 		{"Secret/GetOrCreateConcurrent", testGetOrCreateSecretConcurrent},
+
+		{"AdminToken/RoundTrip", testAdminTokenRoundTrip},
+		{"AdminToken/Conflicts", testAdminTokenConflicts},
+		{"AdminToken/Revoke", testAdminTokenRevoke},
+		{"AdminToken/Touch", testAdminTokenTouch},
+
+		{"Audit/Append", testAuditAppend},
+		{"Audit/Scan", testAuditScan},
+		{"Audit/List", testAuditList},
+		{"Audit/ListPages", testAuditListPages},
+		{"Audit/Concurrent", testAuditConcurrent},
+
+		{"Webhook/RoundTrip", testWebhookRoundTrip},
+		{"Webhook/List", testListWebhooks},
+		{"Webhook/Delete", testDeleteWebhook},
+		{"Delivery/RoundTrip", testDeliveryRoundTrip},
+		{"Delivery/EnqueueAtomic", testEnqueueDeliveriesAtomic},
+		{"Delivery/List", testListDeliveries},
+
+		{"Inventory/ListAccounts", testListAccounts},
+		{"Inventory/ListOrders", testListOrders},
+		{"Inventory/ListOrdersGrowing", testListOrdersGrowing},
+		{"Inventory/ListCertificates", testListCertificates},
+		{"Inventory/ListCertificatesGrowing", testListCertificatesGrowing},
+		{"Inventory/CountExpiringCertificates", testCountExpiringCertificates},
+		{"Inventory/CountJobs", testCountJobs},
+		{"Inventory/ListFailingJobs", testListFailingJobs},
+
+		{"Sweep/Claim", testClaimSweep},
+		{"Sweep/ClaimConcurrent", testClaimSweepConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
