@@ -111,6 +111,13 @@ func (s *Server) handleNewAccount(w http.ResponseWriter, r *http.Request, d *dir
 		return fmt.Errorf("create account: %w", err)
 	}
 	eventFrom(ctx).Account = acct.ID
+	actor := accountActor(acct.ID)
+	s.audit(ctx, &storage.AuditEntry{At: now, Actor: actor, Directory: dir, Action: AuditAccountCreate, Object: accountRef(acct.ID),
+		Detail: "key " + thumb})
+	if eabKeyID != "" {
+		s.audit(ctx, &storage.AuditEntry{At: now, Actor: actor, Directory: dir, Action: AuditEABUse, Object: "eab:" + eabKeyID,
+			Detail: "bound account " + acct.ID})
+	}
 	w.Header().Set("Location", s.accountURL(dir, acct.ID))
 	return writeJSON(w, http.StatusCreated, s.accountObject(acct))
 }
@@ -174,7 +181,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, d *direct
 		if err := decodePayload(req, &body); err != nil {
 			return err
 		}
-		changed := false
+		changed, deactivated := false, false
 		if body.Contact != nil {
 			contacts, err := checkContacts(*body.Contact)
 			if err != nil {
@@ -187,7 +194,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, d *direct
 		case "":
 		case string(storage.StatusDeactivated):
 			acct.Status = storage.StatusDeactivated
-			changed = true
+			changed, deactivated = true, true
 		default:
 			return Malformed("an account's status can only be changed to deactivated, not %q", truncate(body.Status, 32))
 		}
@@ -199,6 +206,10 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, d *direct
 				}
 				return fmt.Errorf("update account: %w", err)
 			}
+		}
+		if deactivated {
+			s.audit(ctx, &storage.AuditEntry{At: acct.UpdatedAt, Actor: accountActor(acct.ID), Directory: dir,
+				Action: AuditAccountDeactivate, Object: accountRef(acct.ID)})
 		}
 	}
 	w.Header().Set("Location", s.accountURL(dir, acct.ID))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/acmegate/acmegate/notify"
 	"github.com/acmegate/acmegate/storage"
 )
 
@@ -134,6 +135,17 @@ func (s *Server) expireApprovals(ctx context.Context, now time.Time) {
 		return
 	}
 	for _, id := range ids {
-		s.record(ctx, &storage.OrderEvent{OrderID: id, Kind: EventApprovalExpired, Actor: actorSystem})
+		s.record(ctx, &storage.OrderEvent{OrderID: id, At: now, Kind: EventApprovalExpired, Actor: actorSystem})
+		// Lapses are rare: reading each order for its directory, account
+		// and names costs nothing that matters.
+		o, err := s.store.GetOrder(ctx, id)
+		if err != nil {
+			s.log.Warn("read expired order", slog.String("order", id), slog.Any("error", err))
+			o = &storage.Order{ID: id}
+		}
+		s.audit(ctx, &storage.AuditEntry{At: now, Actor: actorSystem, Directory: o.Directory, Action: AuditApprovalExpire,
+			Object: orderRef(id), Detail: "no operator approved the order in time; it is invalid"})
+		s.notify(ctx, notify.Event{Type: notify.OrderFailed, At: now, Directory: o.Directory, AccountID: o.AccountID, OrderID: id,
+			Names: orderNames(o), Detail: "the order was not approved in time"})
 	}
 }

@@ -11,3 +11,6 @@ type Clock interface {
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now().UTC() }
+
+// SystemClock is the real clock, in UTC.
+func SystemClock() Clock { return systemClock{} }

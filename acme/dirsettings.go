@@ -1,10 +1,12 @@
 package acme
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"regexp"
 	"time"
@@ -217,8 +219,11 @@ type DirectoryDefinition struct {
 // PutConfigDirectories writes the directories defined in the configuration
 // file to storage (replacing earlier versions of them) after checking each
 // against the backend's profiles. Directories created at run time are left
-// alone.
+// alone. When st is also a storage.AuditStore (every storage.Store is), a
+// directory created or changed by the file is audited as directory.config;
+// one that is unchanged is not, so restarts add nothing to the trail.
 func PutConfigDirectories(ctx context.Context, st storage.DirectoryStore, cat Catalog, defs []DirectoryDefinition, now time.Time) error {
+	auditor, _ := st.(storage.AuditStore)
 	for _, def := range defs {
 		if _, err := compileDirectory(def.Name, def.Disabled, def.Settings, cat); err != nil {
 			return err
@@ -233,14 +238,47 @@ func PutConfigDirectories(ctx context.Context, st storage.DirectoryStore, cat Ca
 			return fmt.Errorf("directory %s is defined both in the configuration file and at run time; remove one", def.Name)
 		case err != nil && !errors.Is(err, storage.ErrNotFound):
 			return fmt.Errorf("read directory %s: %w", def.Name, err)
+		case err != nil:
+			existing = nil
 		}
 		if err := st.PutDirectory(ctx, &storage.Directory{
 			Name: def.Name, Disabled: def.Disabled, Settings: settings, Source: "config", CreatedAt: now, UpdatedAt: now,
 		}); err != nil {
 			return fmt.Errorf("store directory %s: %w", def.Name, err)
 		}
+		if change := configChange(existing, def, settings); change != "" && auditor != nil {
+			e := &storage.AuditEntry{At: now, Actor: actorSystem, Directory: def.Name, Action: AuditDirectoryConfig,
+				Object: "directory:" + def.Name, Outcome: storage.OutcomeSuccess, Detail: change + " by the configuration file"}
+			if err := auditor.AppendAudit(ctx, e); err != nil {
+				// The directory is stored; starting without its audit
+				// entry beats not starting.
+				slog.Warn("append audit entry", slog.String("action", e.Action), slog.String("object", e.Object), slog.Any("error", err))
+			}
+		}
 	}
 	return nil
+}
+
+// configChange says what writing def does to the stored directory
+// existing (nil when there is none): "created", "changed" or "" for
+// nothing. Settings are compared decoded and encoded again, because a
+// database may keep JSON in another key order or spacing.
+func configChange(existing *storage.Directory, def DirectoryDefinition, settings []byte) string {
+	if existing == nil {
+		return "created"
+	}
+	if existing.Disabled != def.Disabled || existing.Source != "config" {
+		return "changed"
+	}
+	var old DirectorySettings
+	if err := json.Unmarshal(existing.Settings, &old); err != nil {
+		return "changed"
+	}
+	again, err := json.Marshal(old)
+	if err != nil || !bytes.Equal(again, settings) {
+		return "changed"
+	}
+	return ""
 }
 
 // PutRuntimeDirectory creates (create) or replaces a directory managed at

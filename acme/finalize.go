@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/notify"
 	"github.com/acmegate/acmegate/policy"
 	"github.com/acmegate/acmegate/storage"
 )
@@ -99,7 +100,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, d *direc
 		s.nudge()
 		return s.writeOrder(w, order, authzs, http.StatusOK)
 	}
-	if err := s.issue(ctx, order); err != nil {
+	if err := s.issue(ctx, order, now); err != nil {
 		var retry *errRetryLater
 		if !errors.As(err, &retry) {
 			// The job will try again; the client sees processing.
@@ -124,14 +125,15 @@ func (s *Server) runIssuance(ctx context.Context, j *storage.Job) error {
 	if order.Status != storage.StatusProcessing {
 		return nil
 	}
-	err = s.issue(ctx, order)
+	// The job was created when finalize (or the approval) was accepted.
+	err = s.issue(ctx, order, j.CreatedAt)
 	if err == nil {
 		return nil
 	}
 	if s.clock.Now().After(j.Deadline) {
 		prob := ServerInternal(err)
 		prob.Detail = fmt.Sprintf("the certificate authority did not issue the certificate before the deadline: %v", publicCause(err))
-		return s.failOrder(ctx, order.ID, prob)
+		return s.failOrder(ctx, order, prob)
 	}
 	var retry *errRetryLater
 	if errors.As(err, &retry) {
@@ -149,18 +151,21 @@ func (s *Server) runIssuance(ctx context.Context, j *storage.Job) error {
 
 // issue submits the order's CSR to the backend, or polls the submission it
 // already made, and records the outcome. A nil error means the order reached
-// a final state; errRetryLater means the backend is still working.
-func (s *Server) issue(ctx context.Context, order *storage.Order) error {
+// a final state; errRetryLater means the backend is still working. since is
+// when the finalization was accepted, for the issuance latency metric.
+func (s *Server) issue(ctx context.Context, order *storage.Order, since time.Time) error {
 	csr, err := x509.ParseCertificateRequest(order.CSR)
 	if err != nil {
-		return s.failOrder(ctx, order.ID, BadCSR("the stored CSR cannot be parsed: %v", err))
+		return s.failOrder(ctx, order, BadCSR("the stored CSR cannot be parsed: %v", err))
 	}
 	backend, product, err := s.backendFor(ctx, order)
 	if err != nil {
 		return err
 	}
 	var res ca.IssueResult
+	op, start := opIssue, time.Now()
 	if order.UpstreamRef != "" {
+		op = opPoll
 		res, err = backend.Poll(ctx, order.UpstreamRef)
 	} else {
 		ids := make([]ca.Identifier, len(order.Identifiers))
@@ -176,9 +181,15 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 			NotAfter:    order.NotAfter,
 		})
 	}
+	s.metrics.upstream(backend.Name(), op, time.Since(start), err)
 	if err != nil {
+		if sync, _ := backend.(ca.Synchronous); sync == nil || !sync.Synchronous() {
+			// Operators hear of an upstream CA failing, once per attempt.
+			s.notify(ctx, notify.Event{Type: notify.UpstreamError, Directory: order.Directory, AccountID: order.AccountID,
+				OrderID: order.ID, Names: orderNames(order), Backend: backend.Name(), Detail: op + ": " + err.Error()})
+		}
 		if p, permanent := caProblem(err); permanent {
-			return s.failOrder(ctx, order.ID, p)
+			return s.failOrder(ctx, order, p)
 		}
 		return fmt.Errorf("backend %s: %w", backend.Name(), err)
 	}
@@ -221,23 +232,31 @@ func (s *Server) issue(ctx context.Context, order *storage.Order) error {
 		}
 		return fmt.Errorf("record certificate: %w", err)
 	}
+	s.metrics.issued(backend.Name(), s.clock.Now().Sub(since))
 	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventIssued, Actor: "backend:" + backend.Name(),
 		Detail: fmt.Sprintf("serial %s, valid until %s", cert.Serial, timeString(cert.NotAfter))})
+	s.audit(ctx, &storage.AuditEntry{At: cert.CreatedAt, Actor: actorSystem, Directory: cert.Directory, Action: AuditCertificateIssue,
+		Object: certRef(cert.Serial), Detail: fmt.Sprintf("order %s of account %s, backend %s, names %s, valid until %s",
+			order.ID, order.AccountID, cert.Backend, strings.Join(cert.Names, ", "), timeString(cert.NotAfter))})
+	s.notify(ctx, issuedEvent(cert))
 	return nil
 }
 
-func (s *Server) failOrder(ctx context.Context, orderID string, p *Problem) error {
+// failOrder makes a processing order invalid with problem p.
+func (s *Server) failOrder(ctx context.Context, order *storage.Order, p *Problem) error {
 	pj, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode problem: %w", err)
 	}
-	if err := s.store.FailOrder(ctx, orderID, pj, s.clock.Now()); err != nil {
+	if err := s.store.FailOrder(ctx, order.ID, pj, s.clock.Now()); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil
 		}
 		return fmt.Errorf("fail order: %w", err)
 	}
-	s.record(ctx, &storage.OrderEvent{OrderID: orderID, Kind: EventFailed, Actor: actorSystem, Detail: p.Detail})
+	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventFailed, Actor: actorSystem, Detail: p.Detail})
+	s.notify(ctx, notify.Event{Type: notify.OrderFailed, Directory: order.Directory, AccountID: order.AccountID,
+		OrderID: order.ID, Names: orderNames(order), Detail: p.Detail})
 	return nil
 }
 
@@ -294,6 +313,8 @@ func (s *Server) awaitApproval(w http.ResponseWriter, r *http.Request, d *direct
 	s.record(ctx,
 		&storage.OrderEvent{OrderID: order.ID, Kind: EventFinalizeRequested, Actor: accountActor(req.Account.ID)},
 		&storage.OrderEvent{OrderID: order.ID, Kind: EventAwaitingApproval, Actor: actorSystem, Detail: "until " + timeString(deadline)})
+	s.notify(ctx, notify.Event{Type: notify.ApprovalRequired, Directory: order.Directory, AccountID: order.AccountID,
+		OrderID: order.ID, Names: orderNames(order), Detail: "awaiting an operator's approval until " + timeString(deadline)})
 	order, err := s.store.GetOrder(ctx, order.ID)
 	if err != nil {
 		return fmt.Errorf("read order: %w", err)

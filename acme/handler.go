@@ -22,34 +22,37 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, d *directory) erro
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.UseEncodedPath()
+	// name is the route's name in metrics and logs: a fixed label, never
+	// the raw path, whose ids would make metric series unbounded.
 	type route struct {
+		name    string
 		path    string
 		methods []string
 		h       handlerFunc
 	}
 	routes := []route{
-		{"/directory", []string{http.MethodGet}, s.handleDirectory},
-		{"/new-nonce", []string{http.MethodGet, http.MethodHead}, s.handleNewNonce},
-		{"/new-account", []string{http.MethodPost}, s.handleNewAccount},
-		{"/account/{id}", []string{http.MethodPost}, s.handleAccount},
-		{"/account/{id}/orders", []string{http.MethodPost}, s.handleAccountOrders},
-		{"/key-change", []string{http.MethodPost}, s.handleKeyChange},
-		{"/new-order", []string{http.MethodPost}, s.handleNewOrder},
-		{"/new-authz", []string{http.MethodPost}, s.handleNewAuthz},
-		{"/order/{id}", []string{http.MethodPost}, s.handleOrder},
-		{"/order/{id}/finalize", []string{http.MethodPost}, s.handleFinalize},
-		{"/authz/{id}", []string{http.MethodPost}, s.handleAuthz},
-		{"/chall/{id}", []string{http.MethodPost}, s.handleChallenge},
-		{"/cert/{id}", []string{http.MethodPost}, s.handleCertificate},
-		{"/cert/{id}/{alt}", []string{http.MethodPost}, s.handleCertificate},
-		{"/revoke-cert", []string{http.MethodPost}, s.handleRevoke},
-		{"/renewal-info/{certID}", []string{http.MethodGet}, s.handleRenewalInfo},
+		{"directory", "/directory", []string{http.MethodGet}, s.handleDirectory},
+		{"new-nonce", "/new-nonce", []string{http.MethodGet, http.MethodHead}, s.handleNewNonce},
+		{"new-account", "/new-account", []string{http.MethodPost}, s.handleNewAccount},
+		{"account", "/account/{id}", []string{http.MethodPost}, s.handleAccount},
+		{"account-orders", "/account/{id}/orders", []string{http.MethodPost}, s.handleAccountOrders},
+		{"key-change", "/key-change", []string{http.MethodPost}, s.handleKeyChange},
+		{"new-order", "/new-order", []string{http.MethodPost}, s.handleNewOrder},
+		{"new-authz", "/new-authz", []string{http.MethodPost}, s.handleNewAuthz},
+		{"order", "/order/{id}", []string{http.MethodPost}, s.handleOrder},
+		{"finalize", "/order/{id}/finalize", []string{http.MethodPost}, s.handleFinalize},
+		{"authz", "/authz/{id}", []string{http.MethodPost}, s.handleAuthz},
+		{"challenge", "/chall/{id}", []string{http.MethodPost}, s.handleChallenge},
+		{"certificate", "/cert/{id}", []string{http.MethodPost}, s.handleCertificate},
+		{"certificate-alternate", "/cert/{id}/{alt}", []string{http.MethodPost}, s.handleCertificate},
+		{"revoke-cert", "/revoke-cert", []string{http.MethodPost}, s.handleRevoke},
+		{"renewal-info", "/renewal-info/{certID}", []string{http.MethodGet}, s.handleRenewalInfo},
 	}
 	for _, rt := range routes {
-		r.Handle("/acme/{dir}"+rt.path, s.wrap(rt.methods, rt.h))
+		r.Handle("/acme/{dir}"+rt.path, s.wrap(rt.name, rt.methods, rt.h))
 	}
 	// RFC 8555 §7.1.1: the well-known entry point of the default directory.
-	r.Handle("/directory", s.wrap([]string{http.MethodGet}, s.handleDirectory))
+	r.Handle("/directory", s.wrap("directory", []string{http.MethodGet}, s.handleDirectory))
 	// Probes for load balancers and orchestrators: liveness says the
 	// process serves HTTP, readiness that its database answers.
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -57,7 +60,7 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	r.HandleFunc("/readyz", s.handleReady)
-	r.NotFoundHandler = s.wrap(nil, func(http.ResponseWriter, *http.Request, *directory) error {
+	r.NotFoundHandler = s.wrap("not-found", nil, func(http.ResponseWriter, *http.Request, *directory) error {
 		return notFound("resource")
 	})
 	return r
@@ -77,11 +80,15 @@ func (rr *responseRecorder) WriteHeader(code int) {
 type requestEventKey struct{}
 
 // requestEvent is the one wide log event of a request (Boulder's
-// RequestEvent): handlers add to it, the wrapper writes it once.
+// RequestEvent): handlers add to it, the wrapper writes it once. Its
+// RequestID and ClientIP also go into the timeline and audit entries the
+// request causes.
 type requestEvent struct {
-	Account string
-	Order   string
-	Problem *Problem
+	RequestID string
+	ClientIP  string
+	Account   string
+	Order     string
+	Problem   *Problem
 }
 
 func eventFrom(ctx context.Context) *requestEvent {
@@ -91,10 +98,11 @@ func eventFrom(ctx context.Context) *requestEvent {
 	return &requestEvent{}
 }
 
-// wrap applies the rules every ACME route shares: method check with 405 and
-// Allow, HEAD for GET, body limit, request timeout, Replay-Nonce, Link
-// rel="index", Cache-Control, problem documents and the request log.
-func (s *Server) wrap(methods []string, h handlerFunc) http.Handler {
+// wrap applies the rules every ACME route shares: request id, method check
+// with 405 and Allow, HEAD for GET, body limit, request timeout,
+// Replay-Nonce, Link rel="index", Cache-Control, problem documents, the
+// request log and the request metrics under the route's name.
+func (s *Server) wrap(route string, methods []string, h handlerFunc) http.Handler {
 	allowed := map[string]bool{}
 	for _, m := range methods {
 		allowed[m] = true
@@ -105,7 +113,8 @@ func (s *Server) wrap(methods []string, h handlerFunc) http.Handler {
 	allow := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ev := &requestEvent{}
+		ev := &requestEvent{RequestID: requestID(r), ClientIP: clientIP(r)}
+		w.Header().Set(RequestIDHeader, ev.RequestID)
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), requestEventKey{}, ev), s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
@@ -145,9 +154,12 @@ func (s *Server) wrap(methods []string, h handlerFunc) http.Handler {
 		if ev.Problem != nil && ev.Problem.Status >= 500 {
 			level = slog.LevelError
 		}
+		elapsed := time.Since(start)
+		s.metrics.request(route, rec.status, elapsed)
 		attrs := []slog.Attr{
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("request_id", ev.RequestID), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("route", route), slog.String("client_ip", ev.ClientIP),
+			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		}
 		if ev.Account != "" {
 			attrs = append(attrs, slog.String("account", ev.Account))
@@ -204,20 +216,4 @@ func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-}
-
-// handleReady answers 200 when the database answers within two seconds and
-// 503 otherwise, so a load balancer stops sending ACME traffic to an
-// instance that cannot serve it.
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	w.Header().Set("Cache-Control", "no-store")
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("readiness: database unreachable", slog.Any("error", err))
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("database unreachable\n"))
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
 }

@@ -55,6 +55,8 @@ type env struct {
 	// cfg is the server's configuration, to start more instances on the
 	// same store.
 	cfg acme.Config
+	// srv is the server, for its operator entry points.
+	srv *acme.Server
 }
 
 type envOptions struct {
@@ -68,6 +70,16 @@ type envOptions struct {
 	sealer   *acme.Sealer
 	// backends are CA backends besides the local CA.
 	backends []ca.Backend
+	// The server's observability hooks (acme.Config fields of the same
+	// names); nil: none.
+	notifier    acme.Notifier
+	metrics     *acme.Metrics
+	jobHandlers map[storage.JobKind]func(context.Context, *storage.Job) error
+	sweeps      []func(context.Context, time.Time)
+	// clock is the server's clock; default the system clock.
+	clock acme.Clock
+	// logger replaces the test log (warnings and errors only).
+	logger *slog.Logger
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
@@ -142,11 +154,20 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Logger:                slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ValidationRetryWindow: retry,
 		OrdersPageSize:        opts.pageSize,
+		Notifier:              opts.notifier,
+		Metrics:               opts.metrics,
+		JobHandlers:           opts.jobHandlers,
+		Sweeps:                opts.sweeps,
+		Clock:                 opts.clock,
+	}
+	if opts.logger != nil {
+		e.cfg.Logger = opts.logger
 	}
 	srv, err := acme.New(ctx, e.cfg)
 	if err != nil {
 		t.Fatalf("acme.New: %v", err)
 	}
+	e.srv = srv
 	e.handler = srv.Handler()
 	ts.Config.Handler = e.handler
 	done := make(chan struct{})

@@ -138,7 +138,11 @@ func (s *Server) execJob(ctx context.Context, j *storage.Job) error {
 	case storage.JobRevoke:
 		err = s.runRevocation(ctx, j)
 	default:
-		err = fmt.Errorf("unknown job kind %q", j.Kind)
+		h, ok := s.cfg.JobHandlers[j.Kind]
+		if !ok {
+			return fmt.Errorf("unknown job kind %q", j.Kind)
+		}
+		err = h(ctx, j)
 	}
 	return err
 }
@@ -147,6 +151,9 @@ func (s *Server) execJob(ctx context.Context, j *storage.Job) error {
 func (s *Server) settleJob(ctx context.Context, j *storage.Job, err error) {
 	owner := s.cfg.InstanceID
 	var retry *errRetryLater
+	// A job handler from another package (JobHandlers) names its own
+	// retry delay through this method, as notify.RetryError does.
+	var asked interface{ RetryAfter() time.Duration }
 	switch {
 	case err == nil:
 		if cerr := s.store.CompleteJob(ctx, j.ID, owner); cerr != nil && !errors.Is(cerr, storage.ErrConflict) {
@@ -154,6 +161,11 @@ func (s *Server) settleJob(ctx context.Context, j *storage.Job, err error) {
 		}
 	case errors.As(err, &retry):
 		if rerr := s.store.RetryJob(ctx, j.ID, owner, s.clock.Now().Add(retry.after), err.Error()); rerr != nil && !errors.Is(rerr, storage.ErrConflict) {
+			s.log.Error("reschedule job", slog.String("job", j.ID), slog.Any("error", rerr))
+		}
+	case errors.As(err, &asked):
+		s.log.Debug("job will be retried", slog.String("job", j.ID), slog.String("kind", string(j.Kind)), slog.Any("error", err))
+		if rerr := s.store.RetryJob(ctx, j.ID, owner, s.clock.Now().Add(asked.RetryAfter()), err.Error()); rerr != nil && !errors.Is(rerr, storage.ErrConflict) {
 			s.log.Error("reschedule job", slog.String("job", j.ID), slog.Any("error", rerr))
 		}
 	default:
@@ -175,18 +187,22 @@ func backoff(attempts int) time.Duration {
 	return min(d, 5*time.Minute)
 }
 
-// sweep deletes redemption records of nonces that have expired anyway. It
-// is safe to run on every instance at once.
+// sweep lets pending approvals lapse, deletes redemption records of nonces
+// that have expired anyway, then runs the configured sweeps. It is safe to
+// run on every instance at once.
 func (s *Server) sweep(ctx context.Context, now time.Time) {
 	s.expireApprovals(ctx, now)
 	n, err := s.store.PurgeNonces(ctx, now)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("purge nonces", slog.Any("error", err))
-		}
-		return
-	}
-	if n > 0 {
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Error("purge nonces", slog.Any("error", err))
+	case n > 0:
 		s.log.Debug("purged nonces", slog.Int64("count", n))
+	}
+	for _, sw := range s.cfg.Sweeps {
+		if ctx.Err() != nil {
+			return
+		}
+		sw(ctx, now)
 	}
 }

@@ -94,6 +94,8 @@ func (s *Server) handleKeyChange(w http.ResponseWriter, r *http.Request, d *dire
 		}
 		return fmt.Errorf("change account key: %w", err)
 	}
+	s.audit(ctx, &storage.AuditEntry{Actor: accountActor(acct.ID), Directory: dir, Action: AuditAccountKeyChange,
+		Object: accountRef(acct.ID), Detail: "key " + oldThumb + " replaced by " + newThumb})
 	w.Header().Set("Location", s.accountURL(dir, acct.ID))
 	return writeJSON(w, http.StatusOK, s.accountObject(acct))
 }

@@ -117,6 +117,12 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *direc
 	}
 	eventFrom(ctx).Order = order.ID
 	s.record(ctx, events...)
+	detail := identifierList(ids)
+	if profile != "" {
+		detail += "; profile " + profile
+	}
+	s.audit(ctx, &storage.AuditEntry{At: now, Actor: accountActor(acct.ID), Directory: dir, Action: AuditOrderCreate,
+		Object: orderRef(order.ID), Detail: detail})
 	authzs, err := s.store.GetAuthorizations(ctx, order.AuthzIDs)
 	if err != nil {
 		return fmt.Errorf("read order authorizations: %w", err)

@@ -34,23 +34,25 @@ func (s *Server) checkRateLimits(ctx context.Context, d *directory, accountID st
 	}
 	now := s.clock.Now()
 	hourAgo := now.Add(-time.Hour)
+	// name is the limit's metric label: its settings key.
 	type check struct {
+		name  string
 		limit int
 		count func() (int, error)
 		what  string
 		retry time.Duration
 	}
 	checks := []check{
-		{l.AccountPendingAuthorizations, func() (int, error) { return s.store.CountPendingAuthorizations(ctx, accountID, now) },
+		{"account_pending_authorizations", l.AccountPendingAuthorizations, func() (int, error) { return s.store.CountPendingAuthorizations(ctx, accountID, now) },
 			"pending authorizations per account", time.Minute},
 	}
 	if forOrder {
 		checks = append(checks,
-			check{l.OrdersPerHour, func() (int, error) { return s.store.CountOrders(ctx, d.name, "", hourAgo) },
+			check{"orders_per_hour", l.OrdersPerHour, func() (int, error) { return s.store.CountOrders(ctx, d.name, "", hourAgo) },
 				"new orders per hour in directory " + d.name, rateLimitRetry},
-			check{l.AccountOrdersPerHour, func() (int, error) { return s.store.CountOrders(ctx, d.name, accountID, hourAgo) },
+			check{"account_orders_per_hour", l.AccountOrdersPerHour, func() (int, error) { return s.store.CountOrders(ctx, d.name, accountID, hourAgo) },
 				"new orders per hour per account", rateLimitRetry},
-			check{l.AccountFailedValidationsPerHour, func() (int, error) { return s.store.CountFailedValidations(ctx, accountID, hourAgo) },
+			check{"account_failed_validations_per_hour", l.AccountFailedValidationsPerHour, func() (int, error) { return s.store.CountFailedValidations(ctx, accountID, hourAgo) },
 				"failed validations per hour per account", rateLimitRetry},
 		)
 	}
@@ -63,6 +65,7 @@ func (s *Server) checkRateLimits(ctx context.Context, d *directory, accountID st
 			return fmt.Errorf("count for rate limit %q: %w", c.what, err)
 		}
 		if n >= c.limit {
+			s.metrics.rateLimit(c.name)
 			p := RateLimited("rate limit of %d %s reached (%d now); try again later", c.limit, c.what, n)
 			p.RetryAfter = c.retry
 			return p

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/acmegate/acmegate/ca"
+	"github.com/acmegate/acmegate/notify"
 	"github.com/acmegate/acmegate/storage"
 )
 
@@ -82,24 +83,84 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, d *directo
 	if req.Account != nil {
 		actor = accountActor(req.Account.ID)
 	}
+	err = s.revoke(ctx, cert, leaf, reason, actor)
+	if errors.Is(err, ErrRevocationPending) {
+		// The CA is unreachable: the request is recorded and retried; the
+		// client is told to come back.
+		p := ServerInternal(err)
+		p.Detail = ErrRevocationPending.Error()
+		return p
+	}
+	if p, permanent := caProblem(err); permanent {
+		return p
+	}
+	if errors.Is(err, storage.ErrConflict) {
+		return AlreadyRevoked("the certificate is already revoked")
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// ErrRevocationPending says a revocation could not be confirmed by the
+// certificate authority: it is recorded as pending (the certificate is
+// revocation-pending) and a job retries it until the CA confirms it.
+var ErrRevocationPending = errors.New("the certificate authority could not be reached; the revocation is recorded as pending and is retried until the certificate authority confirms it")
+
+// revoke asks the certificate's CA to revoke it and records the outcome,
+// for subscribers and operators alike. It returns nil once the certificate
+// is revoked; an error wrapping ErrRevocationPending (and the CA's error)
+// when the CA could not be reached; one wrapping the CA's permanent
+// *ca.Error when it refused; one wrapping storage.ErrConflict when the
+// certificate was revoked meanwhile.
+func (s *Server) revoke(ctx context.Context, cert *storage.Certificate, leaf *x509.Certificate, reason int, actor string) error {
 	backend := s.backendNamed(cert.Backend)
-	if err := backend.Revoke(ctx, leaf, ca.RevocationReason(reason)); err != nil && !errors.Is(err, ca.AlreadyRevoked) {
-		if p, permanent := caProblem(err); permanent {
-			return p
+	start := time.Now()
+	err := backend.Revoke(ctx, leaf, ca.RevocationReason(reason))
+	s.metrics.upstream(backend.Name(), opRevoke, time.Since(start), err)
+	if err != nil && !errors.Is(err, ca.AlreadyRevoked) {
+		if ca.KindOf(err).Permanent() {
+			return fmt.Errorf("certificate authority %s refused the revocation: %w", backend.Name(), err)
 		}
 		// The CA is unreachable: never record the certificate as revoked
 		// before the CA confirms it. Record the request and retry it.
-		return s.revocationPending(ctx, cert, reason, actor, err)
+		if perr := s.revocationPending(ctx, cert, reason, actor); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("%w: %w", ErrRevocationPending, err)
 	}
-	if err := s.store.RevokeCertificate(ctx, cert.ID, reason, s.clock.Now()); err != nil {
+	now := s.clock.Now()
+	if err := s.store.RevokeCertificate(ctx, cert.ID, reason, now); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return AlreadyRevoked("the certificate is already revoked")
+			return fmt.Errorf("certificate %s is already revoked: %w", cert.ID, err)
 		}
 		return fmt.Errorf("record revocation: %w", err)
 	}
-	s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevoked, Actor: actor, Detail: "reason " + allowedReasons[reason]})
-	w.WriteHeader(http.StatusOK)
+	s.revoked(ctx, cert, reason, actor, now, "")
 	return nil
+}
+
+// revoked records a revocation the CA confirmed: timeline, audit trail and
+// notification. note, if any, follows the reason in their details.
+func (s *Server) revoked(ctx context.Context, cert *storage.Certificate, reason int, actor string, at time.Time, note string) {
+	detail := "reason " + reasonName(reason)
+	if note != "" {
+		detail += "; " + note
+	}
+	if cert.OrderID != "" { // imported certificates have no order
+		s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, At: at, Kind: EventRevoked, Actor: actor, Detail: detail})
+	}
+	auditActor := actor
+	if strings.HasPrefix(actor, "backend:") {
+		// The audit trail's actors are people and the system; the
+		// backend that confirmed is in the detail.
+		auditActor = actorSystem
+	}
+	s.audit(ctx, &storage.AuditEntry{At: at, Actor: auditActor, Directory: cert.Directory, Action: AuditCertificateRevoke,
+		Object: certRef(cert.Serial), Detail: detail})
+	s.notify(ctx, revokedEvent(cert, detail+"; by "+actor))
 }
 
 // mayRevoke: the issuing account may revoke, and so may an account holding
@@ -153,24 +214,29 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 const revocationDeadline = 7 * 24 * time.Hour
 
 // revocationPending records a revocation the CA could not be asked for and
-// queues the job that retries it, then tells the client to come back.
-func (s *Server) revocationPending(ctx context.Context, cert *storage.Certificate, reason int, actor string, cause error) error {
-	now := s.clock.Now()
-	if cert.Status == storage.StatusValid {
-		job := &storage.Job{ID: uuid.NewString(), Kind: storage.JobRevoke, Ref: cert.ID, RunAt: now.Add(backoff(1)),
-			Deadline: now.Add(revocationDeadline), CreatedAt: now}
-		err := s.store.MarkRevocationPending(ctx, cert.ID, reason, job, now)
-		if err != nil && !errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("record pending revocation: %w", err)
-		}
-		if err == nil {
-			s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevocationPending, Actor: actor, Detail: "reason " + allowedReasons[reason]})
-			s.nudge()
-		}
+// queues the job that retries it. A certificate already revocation-pending
+// keeps its job.
+func (s *Server) revocationPending(ctx context.Context, cert *storage.Certificate, reason int, actor string) error {
+	if cert.Status != storage.StatusValid {
+		return nil
 	}
-	p := ServerInternal(cause)
-	p.Detail = "the certificate authority could not be reached; the revocation is recorded as pending and is retried until the certificate authority confirms it"
-	return p
+	now := s.clock.Now()
+	job := &storage.Job{ID: uuid.NewString(), Kind: storage.JobRevoke, Ref: cert.ID, RunAt: now.Add(backoff(1)),
+		Deadline: now.Add(revocationDeadline), CreatedAt: now}
+	err := s.store.MarkRevocationPending(ctx, cert.ID, reason, job, now)
+	if errors.Is(err, storage.ErrConflict) {
+		return nil // revoked or marked pending meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("record pending revocation: %w", err)
+	}
+	if cert.OrderID != "" {
+		s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, At: now, Kind: EventRevocationPending, Actor: actor, Detail: "reason " + reasonName(reason)})
+	}
+	s.audit(ctx, &storage.AuditEntry{At: now, Actor: actor, Directory: cert.Directory, Action: AuditRevocationPending,
+		Object: certRef(cert.Serial), Detail: "reason " + reasonName(reason) + "; the certificate authority could not be reached, retried until it confirms"})
+	s.nudge()
+	return nil
 }
 
 // runRevocation is the revoke job: it asks the CA again for a revocation
@@ -195,17 +261,31 @@ func (s *Server) runRevocation(ctx context.Context, j *storage.Job) error {
 		return fmt.Errorf("parse certificate %s: %w", cert.ID, err)
 	}
 	backend := s.backendNamed(cert.Backend)
+	start := time.Now()
 	err = backend.Revoke(ctx, leaf, ca.RevocationReason(cert.RevocationReason))
+	s.metrics.upstream(backend.Name(), opRevoke, time.Since(start), err)
+	if err != nil && !errors.Is(err, ca.AlreadyRevoked) {
+		s.notify(ctx, notify.Event{Type: notify.UpstreamError, Directory: cert.Directory, AccountID: cert.AccountID, OrderID: cert.OrderID,
+			CertificateID: cert.ID, Serial: cert.Serial, Names: cert.Names, Backend: backend.Name(), Detail: opRevoke + ": " + err.Error()})
+	}
 	switch {
 	case err == nil || errors.Is(err, ca.AlreadyRevoked):
-		if err := s.store.RevokeCertificate(ctx, cert.ID, cert.RevocationReason, s.clock.Now()); err != nil && !errors.Is(err, storage.ErrConflict) {
+		now := s.clock.Now()
+		if err := s.store.RevokeCertificate(ctx, cert.ID, cert.RevocationReason, now); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return nil // recorded by another worker
+			}
 			return fmt.Errorf("record revocation: %w", err)
 		}
-		s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevoked, Actor: "backend:" + backend.Name(), Detail: "confirmed by the certificate authority after a retry"})
+		s.revoked(ctx, cert, cert.RevocationReason, "backend:"+backend.Name(), now, "confirmed by the certificate authority "+backend.Name()+" after a retry")
 		return nil
 	case ca.KindOf(err).Permanent() || s.clock.Now().After(j.Deadline):
 		// Left revocation-pending for an operator: the timeline says why.
-		s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevocationFailed, Actor: "backend:" + backend.Name(), Detail: publicCause(err)})
+		if cert.OrderID != "" {
+			s.record(ctx, &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventRevocationFailed, Actor: "backend:" + backend.Name(), Detail: publicCause(err)})
+		}
+		s.audit(ctx, &storage.AuditEntry{Actor: actorSystem, Directory: cert.Directory, Action: AuditCertificateRevoke, Object: certRef(cert.Serial),
+			Outcome: storage.OutcomeFailure, Detail: "the pending revocation was given up: " + publicCause(err)})
 		s.log.Error("revocation failed", slog.String("certificate", cert.ID), slog.Any("error", err))
 		return nil
 	}

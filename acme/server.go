@@ -113,6 +113,23 @@ type Config struct {
 	JobTimeout time.Duration
 	// InstanceID names this process in job leases. Default: a random UUID.
 	InstanceID string
+	// Notifier hears about approvals required, failed orders, issued and
+	// revoked certificates and upstream CA errors. Default: nil, no
+	// notifications.
+	Notifier Notifier
+	// JobHandlers run the jobs of kinds this package does not know (such as
+	// notify's storage.JobDeliver), leased and retried like its own: a nil
+	// error completes the job, any other error runs it again after the
+	// usual backoff. Default: none; a job of an unknown kind is retried
+	// until some instance knows it.
+	JobHandlers map[storage.JobKind]func(ctx context.Context, j *storage.Job) error
+	// Sweeps run on every sweep tick (once a minute, on every instance; use
+	// storage.SweepStore.ClaimSweep for work that must run once across
+	// instances), after the built-in ones. Default: none.
+	Sweeps []func(ctx context.Context, now time.Time)
+	// Metrics records Prometheus metrics (see NewMetrics). Default: nil, no
+	// metrics.
+	Metrics *Metrics
 }
 
 // Server is the ACME server: handlers plus the background job runner.
@@ -132,6 +149,10 @@ type Server struct {
 	wake chan struct{}
 	// done wakes requests holding for a validation outcome.
 	done *waiters
+	// metrics is cfg.Metrics; nil records nothing.
+	metrics *Metrics
+	// ready caches the CA backends' health for /readyz.
+	ready *readiness
 }
 
 // New builds a Server. It reads or creates the shared nonce key.
@@ -154,6 +175,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		clock:     cfg.Clock,
 		wake:      make(chan struct{}, 1),
 		done:      newWaiters(),
+		metrics:   cfg.Metrics,
 	}
 	all := append([]ca.Backend{cfg.Backend}, cfg.Backends...)
 	cat, err := CatalogOf(ctx, all...)
@@ -164,6 +186,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	for _, b := range all {
 		s.backends[b.Name()] = b
 	}
+	s.ready = newReadiness(all, cfg.Clock, cfg.Logger)
 	s.dirs = newRegistry(cfg.Store, cat, cfg.Clock)
 	s.nonces, err = newNonceService(ctx, cfg.Store, cfg.Clock, cfg.NonceLifetime)
 	if err != nil {

@@ -43,9 +43,17 @@ func (s *Server) record(ctx context.Context, events ...*storage.OrderEvent) {
 		return
 	}
 	now := s.clock.Now()
+	// Events caused by a request carry its id, to find its log event.
+	var reqID string
+	if ev, ok := ctx.Value(requestEventKey{}).(*requestEvent); ok {
+		reqID = ev.RequestID
+	}
 	for _, e := range events {
 		if e.At.IsZero() {
 			e.At = now
+		}
+		if e.RequestID == "" {
+			e.RequestID = reqID
 		}
 	}
 	if err := s.store.AppendOrderEvents(context.WithoutCancel(ctx), events...); err != nil {

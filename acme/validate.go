@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/acmegate/acmegate/notify"
 	"github.com/acmegate/acmegate/storage"
 	"github.com/acmegate/acmegate/validation"
 )
@@ -55,11 +56,18 @@ func (s *Server) runValidation(ctx context.Context, j *storage.Job) error {
 	}
 	now = s.clock.Now()
 	if verr == nil {
-		if err := s.store.FinishChallenge(ctx, ch.ID, storage.StatusValid, nil, now); err != nil && !errors.Is(err, storage.ErrConflict) {
+		err := s.store.FinishChallenge(ctx, ch.ID, storage.StatusValid, nil, now)
+		if err != nil && !errors.Is(err, storage.ErrConflict) {
 			return fmt.Errorf("record valid challenge: %w", err)
 		}
 		s.done.notify(ch.ID)
+		s.metrics.validation(ch.Type, "valid")
 		s.record(ctx, &storage.OrderEvent{AuthzID: a.ID, Kind: EventValidated, Actor: actorSystem, Identifier: displayName(a), Detail: string(ch.Type)})
+		if err != nil {
+			return nil // another attempt recorded the outcome and audited it
+		}
+		s.audit(ctx, &storage.AuditEntry{At: now, Actor: actorSystem, Directory: a.Directory, Action: AuditChallengeValidate,
+			Object: challengeRef(ch.ID), Detail: string(ch.Type) + " for " + displayName(a) + " (account " + a.AccountID + ")"})
 		s.log.Info("challenge valid", slog.String("challenge", ch.ID), slog.String("type", string(ch.Type)), slog.String("identifier", a.Identifier.Value))
 		return nil
 	}
@@ -75,6 +83,7 @@ func (s *Server) runValidation(ctx context.Context, j *storage.Job) error {
 	}
 	transient := ve.Kind == validation.KindDNS || ve.Kind == validation.KindConnection
 	if wait := backoff(j.Attempts); transient && now.Add(wait).Before(j.Deadline) {
+		s.metrics.validation(ch.Type, "retry")
 		return &errRetryLater{after: wait, cause: verr}
 	}
 	prob := validationProblem(ve).WithIdentifier(string(a.Identifier.Type), a.Identifier.Value)
@@ -82,11 +91,23 @@ func (s *Server) runValidation(ctx context.Context, j *storage.Job) error {
 	if err != nil {
 		return fmt.Errorf("encode problem: %w", err)
 	}
-	if err := s.store.FinishChallenge(ctx, ch.ID, storage.StatusInvalid, pj, now); err != nil && !errors.Is(err, storage.ErrConflict) {
+	err = s.store.FinishChallenge(ctx, ch.ID, storage.StatusInvalid, pj, now)
+	if err != nil && !errors.Is(err, storage.ErrConflict) {
 		return fmt.Errorf("record invalid challenge: %w", err)
 	}
 	s.done.notify(ch.ID)
+	s.metrics.validation(ch.Type, "invalid")
 	s.record(ctx, &storage.OrderEvent{AuthzID: a.ID, Kind: EventValidationFailed, Actor: actorSystem, Identifier: displayName(a), Detail: string(ch.Type) + ": " + prob.Detail})
+	if err != nil {
+		return nil // another attempt recorded the outcome and audited it
+	}
+	s.audit(ctx, &storage.AuditEntry{At: now, Actor: actorSystem, Directory: a.Directory, Action: AuditChallengeValidate,
+		Object: challengeRef(ch.ID), Outcome: storage.OutcomeFailure,
+		Detail: string(ch.Type) + " for " + displayName(a) + " (account " + a.AccountID + "): " + prob.Detail})
+	// An invalid authorization makes every order relying on it invalid.
+	// The authorization may serve several orders, so no order id is named.
+	s.notify(ctx, notify.Event{Type: notify.OrderFailed, Directory: a.Directory, AccountID: a.AccountID,
+		Names: []string{displayName(a)}, Detail: string(ch.Type) + " validation of " + displayName(a) + " failed: " + prob.Detail})
 	s.log.Info("challenge invalid", slog.String("challenge", ch.ID), slog.String("type", string(ch.Type)), slog.String("identifier", a.Identifier.Value), slog.Any("problem", prob))
 	return nil
 }

@@ -217,14 +217,17 @@ func (s *Server) checkURLAndNonce(r *http.Request, p *parsedJWS) error {
 		return Unauthorized("JWS url %q does not match the request URL %q", truncate(p.header.URL, 256), want)
 	}
 	if p.header.Nonce == "" {
+		s.metrics.nonce(false)
 		return BadNonce("JWS protected header has no nonce")
 	}
 	if err := s.nonces.Redeem(r.Context(), p.header.Nonce); err != nil {
 		if errors.Is(err, errBadNonce) {
+			s.metrics.nonce(false)
 			return BadNonce("%s", strings.TrimPrefix(err.Error(), errBadNonce.Error()+": "))
 		}
 		return err
 	}
+	s.metrics.nonce(true)
 	return nil
 }
 

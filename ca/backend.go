@@ -123,3 +123,11 @@ type Backend interface {
 type Synchronous interface {
 	Synchronous() bool
 }
+
+// Checker is implemented by backends that can test, cheaply and without
+// side effects, that their upstream answers and accepts their credentials
+// (the CLI's `backend check` and the server's readiness probe). Errors must
+// not carry credentials.
+type Checker interface {
+	Check(ctx context.Context) error
+}

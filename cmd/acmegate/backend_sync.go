@@ -35,7 +35,10 @@ func (c backendCatalog) has(list []catalogItem, id string) bool {
 
 // unwrapNamed returns the backend inside a renaming wrapper.
 func unwrapNamed(b ca.Backend) ca.Backend {
-	if n, ok := b.(named); ok {
+	switch n := b.(type) {
+	case named:
+		return n.Backend
+	case namedChecker:
 		return n.Backend
 	}
 	return b

@@ -136,6 +136,23 @@ type named struct {
 
 func (n named) Name() string { return n.name }
 
+// namedChecker is a named backend that can still be checked (readiness,
+// `acmegate backend check`).
+type namedChecker struct {
+	named
+	checker ca.Checker
+}
+
+func (n namedChecker) Check(ctx context.Context) error { return n.checker.Check(ctx) }
+
+// rename gives b the configured name, keeping its optional Check.
+func rename(b ca.Backend, name string) ca.Backend {
+	if c, ok := b.(ca.Checker); ok {
+		return namedChecker{named{b, name}, c}
+	}
+	return named{b, name}
+}
+
 // openBackend builds one upstream backend from its configuration. client,
 // when not nil, replaces the backend's HTTP client (tests point it at a
 // fake whose TLS root only that client trusts).
@@ -204,7 +221,7 @@ func openBackend(bc BackendConfig, dataDir string, log *slog.Logger, client *htt
 			return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
 		}
 		if b.Name() != bc.Name {
-			return named{b, bc.Name}, nil
+			return rename(b, bc.Name), nil
 		}
 		return b, nil
 	case "acme":
@@ -248,11 +265,6 @@ func openBackend(bc BackendConfig, dataDir string, log *slog.Logger, client *htt
 	return nil, fmt.Errorf("backend %s: type %q is not supported (use sectigo, digicert or acme)", bc.Name, bc.Type)
 }
 
-// checker is implemented by backends that can test their credentials.
-type checker interface {
-	Check(ctx context.Context) error
-}
-
 // runBackend implements `acmegate backend check NAME`: connectivity and
 // credentials, explained in plain words.
 func runBackend(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
@@ -289,7 +301,7 @@ func runBackendWith(ctx context.Context, cfg *Config, args []string, stdout io.W
 			}
 			return importBackend(ctx, comp.store, bc, b, importDir, stdout)
 		}
-		c, ok := unwrapNamed(b).(checker)
+		c, ok := unwrapNamed(b).(ca.Checker)
 		if !ok {
 			return fmt.Errorf("backend %s cannot be checked", bc.Name)
 		}
