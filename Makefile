@@ -2,11 +2,20 @@
 GO        ?= go
 BIN       ?= bin/acmegate
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X main.version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Build date in UTC RFC 3339; SOURCE_DATE_EPOCH pins it for reproducible builds.
+DATE      ?= $(shell if [ -n "$(SOURCE_DATE_EPOCH)" ]; then date -u -d "@$(SOURCE_DATE_EPOCH)" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -r "$(SOURCE_DATE_EPOCH)" +%Y-%m-%dT%H:%M:%SZ; else date -u +%Y-%m-%dT%H:%M:%SZ; fi)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+# Release binaries: static (CGO_ENABLED=0), no local paths (-trimpath), no
+# symbol tables (-s -w). The Dockerfile and cmd/acmegate/deploy_test.go use
+# the same flags.
+RELEASE_LDFLAGS := -s -w $(LDFLAGS)
+PLATFORMS ?= linux/amd64 linux/arm64
+DIST      ?= dist
 # The whole suite, real clients included, is bounded.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: run build test test-short lint bench clean
+.PHONY: run build release test test-short lint bench bench-go screenshots clean
 
 ## run: serve ACME on https://127.0.0.1:14000/directory with SQLite and a local CA in ./acmegate-data
 run:
@@ -16,7 +25,17 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/acmegate
 
-## test: every test, including the certbot and lego runs (needs the Debian packages certbot and lego)
+## release: static binaries for $(PLATFORMS) in dist/ (acmegate_VERSION_OS_ARCH) and dist/SHA256SUMS
+release:
+	@mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=$(DIST)/acmegate_$(VERSION)_$${os}_$${arch}; \
+		echo "build $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o $$out ./cmd/acmegate; \
+	done
+	cd $(DIST) && rm -f SHA256SUMS && sha256sum acmegate_$(VERSION)_* > SHA256SUMS
+
+## test: every test, including the certbot, lego and Caddy runs (needs the Debian packages certbot, lego, caddy and systemd)
 test:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
@@ -30,9 +49,17 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
 
-## bench: Go benchmarks
+## bench: the load generator (cmd/acmebench) against acmegate on SQLite and PostgreSQL and against Pebble; table in docs/performance.md
 bench:
+	scripts/bench.sh
+
+## bench-go: Go micro-benchmarks of the hot paths
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+## screenshots: dashboard screenshots in docs/screenshots, from demo data in headless Chromium (needs the Debian package chromium)
+screenshots:
+	$(GO) test -tags screenshots -run TestScreenshots -count=1 ./admin
+
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)

@@ -153,8 +153,14 @@ var expiryWindows = [...]struct {
 }{{"7d", 7 * 24 * time.Hour}, {"30d", 30 * 24 * time.Hour}}
 
 // storeCollector reports what the database holds, read at scrape time.
+// CollectorStore is what NewStoreCollector reads.
+type CollectorStore interface {
+	storage.InventoryStore
+	storage.DirectoryStore
+}
+
 type storeCollector struct {
-	store    storage.InventoryStore
+	store    CollectorStore
 	clock    Clock
 	jobs     *prometheus.Desc
 	expiring *prometheus.Desc
@@ -167,7 +173,7 @@ type storeCollector struct {
 // the 7-day one). The queries are bounded by a few seconds; a failing query
 // is reported to the registry as an invalid metric rather than a panic.
 // clock defaults to the system clock.
-func NewStoreCollector(store storage.InventoryStore, clock Clock) prometheus.Collector {
+func NewStoreCollector(store CollectorStore, clock Clock) prometheus.Collector {
 	if clock == nil {
 		clock = systemClock{}
 	}
@@ -196,6 +202,13 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.jobs, fmt.Errorf("count jobs: %w", err))
 	} else {
+		// Every kind is reported, zero included, so that a dashboard's
+		// query and an alert on "failing > 0" see a series at all times.
+		for _, kind := range []storage.JobKind{storage.JobValidate, storage.JobIssue, storage.JobRevoke, storage.JobDeliver} {
+			if _, ok := jobs[kind]; !ok {
+				jobs[kind] = storage.JobCounts{}
+			}
+		}
 		for kind, n := range jobs {
 			k := string(kind)
 			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n.Queued), k, "queued")
@@ -203,11 +216,22 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n.Failing), k, "failing")
 		}
 	}
+	// Every directory gets a series, zero included.
+	dirs, err := c.store.ListDirectories(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.expiring, fmt.Errorf("list directories: %w", err))
+		return
+	}
 	for _, w := range expiryWindows {
 		counts, err := c.store.CountExpiringCertificates(ctx, now, now.Add(w.d))
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(c.expiring, fmt.Errorf("count certificates expiring within %s: %w", w.label, err))
 			continue
+		}
+		for _, d := range dirs {
+			if _, ok := counts[d.Name]; !ok {
+				counts[d.Name] = 0
+			}
 		}
 		for dir, n := range counts {
 			ch <- prometheus.MustNewConstMetric(c.expiring, prometheus.GaugeValue, float64(n), dir, w.label)

@@ -61,6 +61,11 @@ func startGate(t *testing.T, cfg *Config) *gateServer {
 	// ACMEGATE_DATABASE_URL in the environment must not move either
 	// process to PostgreSQL.
 	cfg.Storage.Driver = "sqlite"
+	// Tests run several servers at once: the admin listener's default
+	// port would be taken.
+	if cfg.Admin.Listen == "" {
+		cfg.Admin.Listen = "127.0.0.1:0"
+	}
 	raw, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatalf("marshal config: %v", err)

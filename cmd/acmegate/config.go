@@ -46,6 +46,11 @@ type Config struct {
 	Secrets    SecretsConfig    `yaml:"secrets"`
 	Limits     LimitsConfig     `yaml:"limits"`
 	Log        LogConfig        `yaml:"log"`
+	// Notifications: e-mail recipients and delivery settings
+	// (docs/notifications.md).
+	Notifications NotificationsConfig `yaml:"notifications"`
+	// Admin: the admin API and dashboard listener (docs/admin-api.md).
+	Admin AdminConfig `yaml:"admin"`
 }
 
 // DirectoryConfig is one directory of the configuration file: its name and
@@ -240,6 +245,8 @@ func (c *Config) setDefaults() {
 	str(&c.Secrets.KeyFile, filepath.Join(c.DataDir, "secrets.key"))
 	str(&c.Log.Level, "info")
 	str(&c.Log.Format, "json")
+	c.Notifications.setDefaults()
+	c.Admin.setDefaults()
 }
 
 func (c *Config) validate() error {
@@ -279,6 +286,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: directory %q is defined twice", d.Name)
 		}
 		seen[d.Name] = true
+	}
+	if err := c.Notifications.validate(); err != nil {
+		return err
+	}
+	if err := c.Admin.validate(); err != nil {
+		return err
 	}
 	switch c.Log.Format {
 	case "json", "text":

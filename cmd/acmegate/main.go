@@ -6,7 +6,10 @@
 //	acmegate eab create|list|revoke …
 //	acmegate order list|show|approve|reject …
 //	acmegate cert renew-early SERIAL
-//	acmegate version                   print the version
+//	acmegate token create|list|revoke …   admin API and dashboard tokens
+//	acmegate audit verify|list …
+//	acmegate report expiring|issued …
+//	acmegate version                   print the version, commit and build date
 //
 // The config file may also be named by ACMEGATE_CONFIG. This package owns
 // flags, configuration and wiring; it knows no protocol details.
@@ -22,9 +25,6 @@ import (
 	"strings"
 	"syscall"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", os.Getenv("ACMEGATE_CONFIG"), "path of the YAML configuration file (env ACMEGATE_CONFIG)")
 	switch cmd {
 	case "serve", "migrate":
-	case "directory", "eab", "order", "cert", "backend":
+	case "directory", "eab", "order", "cert", "backend", "token", "audit", "report":
 		path, verbArgs := splitConfigFlag(rest, *configPath)
 		cfg, err := loadConfig(path)
 		if err == nil {
@@ -58,6 +58,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				err = runCert(ctx, cfg, verbArgs, stdout)
 			case "backend":
 				err = runBackend(ctx, cfg, verbArgs, stdout)
+			case "token":
+				err = runToken(ctx, cfg, verbArgs, stdout)
+			case "audit":
+				err = runAudit(ctx, cfg, verbArgs, stdout)
+			case "report":
+				err = runReport(ctx, cfg, verbArgs, stdout)
 			}
 		}
 		if err != nil {
@@ -66,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "acmegate", version)
+		printVersion(stdout, currentBuild())
 		return 0
 	case "help", "-h", "--help":
 		usage(stdout)
@@ -133,6 +139,9 @@ commands:
   backend     check NAME   test an upstream CA's connectivity and credentials
               sync NAME    store what the vendor account offers and check the profiles against it
               import NAME [--directory DIR]   add the vendor's issued certificates to the inventory
-  version     print the version
+  token       create --name NAME --role admin|operator|auditor [--ttl 720h] | list | revoke ID
+  audit       verify | list [--directory NAME] [--action ACTION] [--since 7d] [--format table|json]
+  report      expiring [--days 30] | issued --since 7d|RFC3339   [--directory NAME] [--format table|csv|json]
+  version     print the version, commit, build date, Go version and platform
 `)
 }

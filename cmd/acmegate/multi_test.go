@@ -205,6 +205,8 @@ func startCluster(t *testing.T, n int) *cluster {
 			},
 			Limits: LimitsConfig{JobLease: 3 * time.Second},
 			Log:    LogConfig{Level: "warn"},
+			// The instances run at once: one admin port each.
+			Admin: AdminConfig{Listen: "127.0.0.1:0"},
 		}
 		raw, err := yaml.Marshal(cfg)
 		if err != nil {

@@ -128,7 +128,17 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if publicURL == "" {
 		publicURL = scheme + "://" + ln.Addr().String()
 	}
+	notifier, err := newNotifier(cfg, comp, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	metrics, metricsHandler := newMetrics(st)
 	srv, err := acme.New(ctx, acme.Config{
+		Notifier:              notifier,
+		JobHandlers:           map[storage.JobKind]func(context.Context, *storage.Job) error{storage.JobDeliver: notifier.Deliver},
+		Sweeps:                []func(context.Context, time.Time){notifier.SweepExpiring},
+		Metrics:               metrics,
 		BaseURL:               publicURL,
 		Store:                 st,
 		Backend:               comp.backend,
@@ -152,8 +162,17 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	adm, err := newAdminServer(ctx, cfg, comp, srv, metricsHandler, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	handler := srv.Handler()
+	if cfg.Admin.OnACMEListener {
+		handler = withAdmin(handler, adm.Handler())
+	}
 	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -169,6 +188,18 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		httpSrv.TLSConfig = tlsCfg
 		ln = tls.NewListener(ln, tlsCfg)
 	}
+	var adminLn *adminListener
+	adminURL := ""
+	switch {
+	case cfg.Admin.OnACMEListener:
+		adminURL = publicURL + "/admin/"
+	case cfg.Admin.Listen != adminOff:
+		if adminLn, err = listenAdmin(cfg, localCA, adm.Handler(), log); err != nil {
+			ln.Close()
+			return err
+		}
+		adminURL = adminLn.url
+	}
 
 	runCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
@@ -180,15 +211,26 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		jobErr = srv.Run(runCtx)
 	}()
 
-	fmt.Fprintf(stdout, "acmegate %s serving ACME\n  directory: %s/directory\n  root CA:   %s\n", version, publicURL, localCA.RootPEMPath())
+	banner := fmt.Sprintf("acmegate %s serving ACME\n  directory: %s/directory\n  root CA:   %s\n", version, publicURL, localCA.RootPEMPath())
+	if adminURL != "" {
+		banner += "  admin:     " + adminURL + "\n"
+	}
+	fmt.Fprint(stdout, banner)
 	log.Info("serving", slog.String("directory", publicURL+"/directory"), slog.String("listen", ln.Addr().String()), slog.String("root", localCA.RootPEMPath()))
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
+	if adminLn != nil {
+		go adminLn.serve(serveErr)
+	}
 	select {
 	case err := <-serveErr:
 		stopJobs()
 		wg.Wait()
+		_ = httpSrv.Close()
+		if adminLn != nil {
+			_ = adminLn.srv.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -196,6 +238,9 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	err = httpSrv.Shutdown(shutCtx)
+	if adminLn != nil {
+		err = errors.Join(err, adminLn.shutdown(shutCtx))
+	}
 	stopJobs()
 	wg.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
