@@ -83,17 +83,19 @@ func runDirectory(ctx context.Context, cfg *Config, args []string, stdout io.Wri
 	}
 	setDisabled := func(disabled bool) func(context.Context, *components, []string, io.Writer) error {
 		return func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
-			cur, err := getDirectory(ctx, c.store, pos[0])
-			if err != nil {
-				return err
-			}
-			cur.Disabled, cur.UpdatedAt = disabled, nowUTC()
-			if err := c.store.PutDirectory(ctx, cur); err != nil {
-				return fmt.Errorf("update directory %s: %w", cur.Name, err)
-			}
-			state := "enabled"
+			state, action := "enabled", "directory.enable"
 			if disabled {
-				state = "disabled"
+				state, action = "disabled", "directory.disable"
+			}
+			cur, err := getDirectory(ctx, c.store, pos[0])
+			if err == nil {
+				cur.Disabled, cur.UpdatedAt = disabled, nowUTC()
+				if err = c.store.PutDirectory(ctx, cur); err != nil {
+					err = fmt.Errorf("update directory %s: %w", cur.Name, err)
+				}
+			}
+			if err := cliAudit(ctx, c.store, pos[0], action, "directory:"+pos[0], err, state); err != nil {
+				return err
 			}
 			fmt.Fprintf(stdout, "%s directory %s\n", state, cur.Name)
 			if cur.Source == "config" {
@@ -141,7 +143,7 @@ func runDirectory(ctx context.Context, cfg *Config, args []string, stdout io.Wri
 		}},
 		"create": {usage: "NAME [--settings FILE]", args: []string{"a directory name"}, flags: settingsFlag,
 			run: func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
-				if err := putRuntime(ctx, c, pos[0], true); err != nil {
+				if err := cliAudit(ctx, c.store, pos[0], "directory.create", "directory:"+pos[0], putRuntime(ctx, c, pos[0], true), "runtime directory"); err != nil {
 					return err
 				}
 				fmt.Fprintf(stdout, "created directory %s\n  url: %s\n", pos[0], directoryURLFor(cfg, pos[0]))
@@ -149,7 +151,7 @@ func runDirectory(ctx context.Context, cfg *Config, args []string, stdout io.Wri
 			}},
 		"update": {usage: "NAME --settings FILE", args: []string{"a directory name"}, flags: settingsFlag,
 			run: func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
-				if err := putRuntime(ctx, c, pos[0], false); err != nil {
+				if err := cliAudit(ctx, c.store, pos[0], "directory.update", "directory:"+pos[0], putRuntime(ctx, c, pos[0], false), "settings replaced"); err != nil {
 					return err
 				}
 				fmt.Fprintf(stdout, "updated directory %s\n", pos[0])
@@ -203,7 +205,11 @@ func runEAB(ctx context.Context, cfg *Config, args []string, stdout io.Writer) e
 				}
 				keys := &acme.EABKeys{Store: c.store, Sealer: c.sealer}
 				k, err := keys.Create(ctx, dir, label, reusable, expires)
-				if err != nil {
+				object, detail := "eab", ""
+				if err == nil {
+					object, detail = "eab:"+k.KeyID, fmt.Sprintf("label %q, reusable %v", label, reusable)
+				}
+				if err := cliAudit(ctx, c.store, dir, "eab.create", object, err, detail); err != nil {
 					return err
 				}
 				fmt.Fprintf(stdout, "key id:   %s\nhmac key: %s\ndirectory: %s\n", k.KeyID, k.HMACKey, directoryURLFor(cfg, dir))
@@ -249,14 +255,21 @@ func runEAB(ctx context.Context, cfg *Config, args []string, stdout io.Writer) e
 			},
 			run: func(ctx context.Context, c *components, pos []string, stdout io.Writer) error {
 				kid := pos[0]
+				keyDir := ""
+				if k, gerr := c.store.GetEABKey(ctx, kid); gerr == nil {
+					keyDir = k.Directory
+				}
 				n, err := c.store.RevokeEABKey(ctx, kid, deactivate, nowUTC())
 				switch {
 				case errors.Is(err, storage.ErrConflict):
-					return fmt.Errorf("key %s is already revoked", kid)
+					err = fmt.Errorf("key %s is already revoked", kid)
 				case errors.Is(err, storage.ErrNotFound):
-					return fmt.Errorf("there is no key %s", kid)
+					err = fmt.Errorf("there is no key %s", kid)
 				case err != nil:
-					return fmt.Errorf("revoke key %s: %w", kid, err)
+					err = fmt.Errorf("revoke key %s: %w", kid, err)
+				}
+				if err := cliAudit(ctx, c.store, keyDir, "eab.revoke", "eab:"+kid, err, fmt.Sprintf("%d %s deactivated", n, plural(n, "account", "accounts"))); err != nil {
+					return err
 				}
 				fmt.Fprintf(stdout, "revoked key %s", kid)
 				if deactivate {

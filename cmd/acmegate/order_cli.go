@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acmegate/acmegate/acme"
+	"github.com/acmegate/acmegate/storage"
 )
 
 // runOrder implements `acmegate order list|show|approve|reject`.
@@ -34,7 +35,7 @@ func runOrder(ctx context.Context, cfg *Config, args []string, stdout io.Writer)
 	if verb != "list" && id == "" {
 		return fmt.Errorf("order %s needs an order id", verb)
 	}
-	comp, err := openComponents(ctx, cfg, newLogger(cfg, os.Stderr))
+	comp, err := openExistingComponents(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -80,13 +81,15 @@ func runOrder(ctx context.Context, cfg *Config, args []string, stdout io.Writer)
 		}
 		return tw.Flush()
 	case "approve":
-		if err := approvals.Approve(ctx, id, *by, *reason); err != nil {
+		err := approvals.Approve(ctx, id, *by, *reason)
+		if err := cliAudit(ctx, comp.store, orderDirectory(ctx, comp.store, id), "order.approve", "order:"+id, err, decisionDetail(*by, *reason)); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "approved order %s; issuance proceeds\n", id)
 		return nil
 	case "reject":
-		if err := approvals.Reject(ctx, id, *by, *reason); err != nil {
+		err := approvals.Reject(ctx, id, *by, *reason)
+		if err := cliAudit(ctx, comp.store, orderDirectory(ctx, comp.store, id), "order.reject", "order:"+id, err, decisionDetail(*by, *reason)); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "rejected order %s\n", id)
@@ -107,7 +110,7 @@ func runCert(ctx context.Context, cfg *Config, args []string, stdout io.Writer) 
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
-	comp, err := openComponents(ctx, cfg, newLogger(cfg, os.Stderr))
+	comp, err := openExistingComponents(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -116,7 +119,11 @@ func runCert(ctx context.Context, cfg *Config, args []string, stdout io.Writer) 
 	if err != nil {
 		return fmt.Errorf("certificate %s: %w", args[1], err)
 	}
-	if err := comp.store.SetRenewEarly(ctx, cert.ID, !*clear); err != nil {
+	action := "certificate.renew-early"
+	if *clear {
+		action = "certificate.renew-early.clear"
+	}
+	if err := cliAudit(ctx, comp.store, cert.Directory, action, "certificate:"+serial, comp.store.SetRenewEarly(ctx, cert.ID, !*clear), ""); err != nil {
 		return err
 	}
 	if *clear {
@@ -125,4 +132,17 @@ func runCert(ctx context.Context, cfg *Config, args []string, stdout io.Writer) 
 		fmt.Fprintf(stdout, "certificate %s (%s): ARI now asks its client to renew\n", serial, strings.Join(cert.Names, ", "))
 	}
 	return nil
+}
+
+// orderDirectory is the directory of order id for its audit entry, "" when
+// the order cannot be read (the entry then records the failure).
+func orderDirectory(ctx context.Context, st storage.OrderStore, id string) string {
+	if o, err := st.GetOrder(ctx, id); err == nil {
+		return o.Directory
+	}
+	return ""
+}
+
+func decisionDetail(by, reason string) string {
+	return fmt.Sprintf("by %s: %s", by, reason)
 }
