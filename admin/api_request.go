@@ -166,9 +166,7 @@ func (c *call) page() (storage.Page, error) {
 // listError turns the error of a listing into its problem: a cursor the
 // store refuses is the caller's mistake.
 func listError(err error, p storage.Page) error {
-	// Neither store exports a sentinel for a malformed cursor; both say
-	// "cursor" in its error, and nothing else they return does.
-	if p.Cursor != "" && strings.Contains(err.Error(), "cursor") {
+	if errors.Is(err, storage.ErrBadCursor) {
 		return invalid("cursor", "not a cursor this listing returned")
 	}
 	return err

@@ -26,6 +26,8 @@ var (
 	// ErrKeyUnusable: an EAB key cannot bind another account (single-use and
 	// already bound, revoked, or expired). Nothing was written.
 	ErrKeyUnusable = errors.New("storage: EAB key cannot bind another account")
+	// ErrBadCursor: a Page.Cursor that no listing of this kind returned.
+	ErrBadCursor = errors.New("storage: malformed page cursor")
 )
 
 // Every method that addresses a row by id MUST return ErrNotFound when the

@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/base64"
-	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -162,7 +162,7 @@ const (
 	orderExpiry  = "expiry"  // (not_after, id) ascending
 )
 
-var errMalformedCursor = errors.New("postgres: malformed page cursor")
+var errMalformedCursor = fmt.Errorf("postgres: %w", storage.ErrBadCursor)
 
 // encodeListCursor makes the opaque cursor of a keyset listing: base64url of
 // "order time id", the sort key (RFC 3339, to the microsecond PostgreSQL

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
-	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/acmegate/acmegate/storage"
 )
 
 // The operators' listings filter on any combination of a few columns. Their
@@ -129,7 +131,7 @@ const (
 	orderExpiry  = "expiry"  // (not_after, id) ascending
 )
 
-var errMalformedCursor = errors.New("sqlite: malformed page cursor")
+var errMalformedCursor = fmt.Errorf("sqlite: %w", storage.ErrBadCursor)
 
 // encodeListCursor makes the opaque cursor of a keyset listing: base64url of
 // "order time id", the sort key and the id of the last row of the page.

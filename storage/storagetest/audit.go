@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -213,8 +214,8 @@ func testAuditListPages(t *testing.T, e *env) {
 		t.Errorf("every page (-want +got):\n%s", d)
 	}
 	_, _, err := e.s.ListAudit(e.ctx, storage.AuditFilter{}, storage.Page{Cursor: "not a cursor!"})
-	if err == nil {
-		t.Errorf("ListAudit accepted a malformed cursor")
+	if !errors.Is(err, storage.ErrBadCursor) {
+		t.Errorf("ListAudit on a malformed cursor: %v, want ErrBadCursor", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -77,8 +78,8 @@ func testListAccounts(t *testing.T, e *env) {
 		})
 	}
 	_, _, err := e.s.ListAccounts(e.ctx, storage.AccountFilter{}, storage.Page{Cursor: "not a cursor!"})
-	if err == nil {
-		t.Errorf("ListAccounts accepted a malformed cursor")
+	if !errors.Is(err, storage.ErrBadCursor) {
+		t.Errorf("ListAccounts on a malformed cursor: %v, want ErrBadCursor", err)
 	}
 }
 
@@ -169,8 +170,8 @@ func testListOrders(t *testing.T, e *env) {
 		})
 	}
 	_, _, err := e.s.ListOrders(e.ctx, storage.OrderFilter{}, storage.Page{Cursor: "not a cursor!"})
-	if err == nil {
-		t.Errorf("ListOrders accepted a malformed cursor")
+	if !errors.Is(err, storage.ErrBadCursor) {
+		t.Errorf("ListOrders on a malformed cursor: %v, want ErrBadCursor", err)
 	}
 }
 
@@ -297,8 +298,8 @@ func testListCertificates(t *testing.T, e *env) {
 	}
 	for _, expiry := range []bool{false, true} {
 		_, _, err := e.s.ListCertificates(e.ctx, storage.CertificateFilter{ByExpiry: expiry}, storage.Page{Cursor: "not a cursor!"})
-		if err == nil {
-			t.Errorf("ListCertificates (by expiry %v) accepted a malformed cursor", expiry)
+		if !errors.Is(err, storage.ErrBadCursor) {
+			t.Errorf("ListCertificates (by expiry %v) on a malformed cursor: %v, want ErrBadCursor", expiry, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -249,7 +250,7 @@ func testListDeliveries(t *testing.T, e *env) {
 		}
 	}
 	_, _, err := e.s.ListDeliveries(e.ctx, "", storage.Page{Cursor: "not a cursor!"})
-	if err == nil {
-		t.Errorf("ListDeliveries accepted a malformed cursor")
+	if !errors.Is(err, storage.ErrBadCursor) {
+		t.Errorf("ListDeliveries on a malformed cursor: %v, want ErrBadCursor", err)
 	}
 }
