@@ -110,11 +110,10 @@ func TestRateLimitSpacesRequests(t *testing.T) {
 	if len(reqs) != 7 {
 		t.Fatalf("%d requests, want 7", len(reqs))
 	}
-	// Any 4 consecutive requests span a window (less a little for the
-	// jitter between sending and the fake's clock).
-	for i := 3; i < len(reqs); i++ {
-		if d := reqs[i].Time.Sub(reqs[i-3].Time); d < per-50*time.Millisecond {
-			t.Errorf("requests %d..%d arrived within %s", i-3, i, d)
-		}
-	}
+	// The schedule itself (never more than 3 calls in any window) is
+	// checked exactly, on a fake clock, by TestLimiterNeverExceedsAWindow.
+	// Arrival times at the fake cannot be: on a loaded machine a call can
+	// be held between its slot and the wire while a later one is not,
+	// which makes arrivals look closer than the slots were. End to end,
+	// the elapsed time above is the bound that holds.
 }
