@@ -11,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmegate/acmegate/acme"
 	"github.com/acmegate/acmegate/ca"
 	"github.com/acmegate/acmegate/ca/digicert"
 	"github.com/acmegate/acmegate/ca/local"
 	"github.com/acmegate/acmegate/ca/sectigo"
 	"github.com/acmegate/acmegate/storage"
+	"github.com/acmegate/acmegate/storage/postgres"
 	"github.com/acmegate/acmegate/storage/sqlite"
 )
 
@@ -137,3 +139,9 @@ func TestReadinessChecksTheSchema(t *testing.T) {
 		t.Errorf("/readyz = %d %q, want 503 saying the schema is not current, without the detail", code, body)
 	}
 }
+
+// Both stores tell /readyz whether their schema is current.
+var (
+	_ acme.SchemaChecker = (*sqlite.Store)(nil)
+	_ acme.SchemaChecker = (*postgres.Store)(nil)
+)
