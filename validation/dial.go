@@ -10,50 +10,90 @@ import (
 	"syscall"
 )
 
-// dialTCP connects to host:port for method ("http-01", "tls-alpn-01").
-// host is a name or an IP literal. Names are resolved through the
-// Validator's Resolver, never the system's; every address is checked by the
-// address filter before it is dialed, and again by the dialer's Control hook
-// on the socket actually connected, so no later re-resolution (DNS
-// rebinding) can reach a refused address. Addresses are tried in order,
-// IPv6 first, until one connects. Failures are *Error.
+// dialTCP connects to host:port for method ("http-01", "tls-alpn-01"):
+// it resolves host once, vets the addresses and dials only those. Failures
+// are *Error.
 func (v *Validator) dialTCP(ctx context.Context, method, host string, port int) (net.Conn, *Error) {
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else {
-		resolved, err := v.resolver.LookupIP(ctx, host)
-		if err != nil {
-			return nil, failf(KindDNS, err, "%s: DNS lookup of %s failed: %s", method, host, resolveDetail(err))
-		}
-		if len(resolved) == 0 {
-			return nil, failf(KindDNS, nil, "%s: no A or AAAA records found for %s", method, host)
-		}
-		addrs = resolved
+	addrs, ferr := v.resolveHost(ctx, method, host)
+	if ferr != nil {
+		return nil, ferr
 	}
+	usable, ferr := v.usableAddrs(method, host, port, addrs)
+	if ferr != nil {
+		return nil, ferr
+	}
+	return v.connect(ctx, method, host, port, usable)
+}
 
-	var usable []netip.Addr
-	var refused []string
-	var firstRefusal error
+// resolveHost returns the addresses of host, a name or an IP literal. Names
+// are resolved through the Validator's Resolver, never the system's (with
+// its caches, search domains and /etc/hosts).
+func (v *Validator) resolveHost(ctx context.Context, method, host string) ([]netip.Addr, *Error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a}, nil
+	}
+	addrs, err := v.resolver.LookupIP(ctx, host)
+	if err != nil {
+		return nil, failf(KindDNS, err, "%s: DNS lookup of %s failed: %s", method, host, resolveDetail(err))
+	}
+	if len(addrs) == 0 {
+		return nil, failf(KindDNS, nil, "%s: no A or AAAA records found for %s", method, host)
+	}
+	return addrs, nil
+}
+
+// usableAddrs returns the addresses of host to dial on port, or a
+// KindRejectedIdentifier *Error (unwrapping to the first refusal) when
+// vetAddrs lets none through.
+func (v *Validator) usableAddrs(method, host string, port int, addrs []netip.Addr) ([]netip.Addr, *Error) {
+	usable, refused, first := v.vetAddrs(port, addrs)
+	if len(usable) == 0 {
+		return nil, failf(KindRejectedIdentifier, first, "%s: refusing to connect to %s port %d: %s",
+			method, host, port, strings.Join(refused, "; "))
+	}
+	return usable, nil
+}
+
+// vetAddrs picks the addresses to dial on port: the first IPv6 and the
+// first IPv4 address that the address filter lets through and that are not
+// one of the server's own listening addresses, in that order. Trying at
+// most two addresses, as Boulder does, keeps a hostile zone listing
+// hundreds of addresses from turning one validation into a scan. refused
+// says why the others were refused; first is the first refusal.
+func (v *Validator) vetAddrs(port int, addrs []netip.Addr) (usable []netip.Addr, refused []string, first error) {
+	var v6, v4 netip.Addr
 	for _, a := range addrs {
-		if err := v.filter.Check(a); err != nil {
+		if err := v.checkAddr(netip.AddrPortFrom(a, uint16(port))); err != nil {
 			refused = append(refused, err.Error())
-			if firstRefusal == nil {
-				firstRefusal = err
+			if first == nil {
+				first = err
 			}
 			continue
 		}
-		usable = append(usable, a)
+		switch a = a.Unmap(); {
+		case a.Is6() && !v6.IsValid():
+			v6 = a
+		case a.Is4() && !v4.IsValid():
+			v4 = a
+		}
 	}
-	if len(usable) == 0 {
-		return nil, failf(KindRejectedIdentifier, firstRefusal, "%s: refusing to connect to %s port %d: %s",
-			method, host, port, strings.Join(refused, "; "))
+	for _, a := range []netip.Addr{v6, v4} {
+		if a.IsValid() {
+			usable = append(usable, a)
+		}
 	}
+	return usable, refused, first
+}
 
+// connect dials the vetted addresses in order until one connects. It dials
+// IP literals only, so nothing is resolved again between the check and the
+// connection (no DNS rebinding); the dialer's Control hook checks the
+// socket's address once more as the last line of defence.
+func (v *Validator) connect(ctx context.Context, method, host string, port int, addrs []netip.Addr) (net.Conn, *Error) {
 	d := net.Dialer{Control: v.controlDial}
 	var failures []string
 	var lastErr error
-	for _, a := range usable {
+	for _, a := range addrs {
 		ap := netip.AddrPortFrom(a, uint16(port)).String()
 		conn, err := d.DialContext(ctx, "tcp", ap)
 		if err == nil {
@@ -65,11 +105,18 @@ func (v *Validator) dialTCP(ctx context.Context, method, host string, port int) 
 			break
 		}
 	}
-	if len(refused) > 0 {
-		failures = append(failures, "refused by the address filter: "+strings.Join(refused, "; "))
-	}
 	return nil, failf(KindConnection, lastErr, "%s: could not connect to %s port %d: %s",
 		method, host, port, strings.Join(failures, "; "))
+}
+
+// checkAddr returns nil when validation may connect to ap: the address
+// filter lets its address through and it is not one of the server's own
+// listening addresses.
+func (v *Validator) checkAddr(ap netip.AddrPort) error {
+	if err := v.filter.Check(ap.Addr()); err != nil {
+		return err
+	}
+	return v.checkSelf(ap)
 }
 
 // controlDial re-checks the address a socket is about to connect to.
@@ -78,7 +125,7 @@ func (v *Validator) controlDial(network, address string, _ syscall.RawConn) erro
 	if err != nil {
 		return fmt.Errorf("validation: unexpected dial address %q: %w", address, err)
 	}
-	return v.filter.Check(ap.Addr())
+	return v.checkAddr(ap)
 }
 
 // netErrDetail says briefly why a connection failed.

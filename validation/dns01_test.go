@@ -1,7 +1,10 @@
 package validation
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +82,18 @@ func TestDNS01(t *testing.T) {
 			}
 			s.SetTXT(name, append(values, testDNS01)...)
 		}, tcp: true},
+		{name: "every UDP answer truncated, the answer over TCP", setup: func(s *validationtest.DNSServer) {
+			s.SetTruncateUDP(true)
+			s.SetTXT(name, testDNS01)
+		}, tcp: true},
+		{name: "NXDOMAIN over TCP after truncation", setup: func(s *validationtest.DNSServer) {
+			s.SetTruncateUDP(true)
+			s.SetA("example.test", mustAddr("192.0.2.1"))
+		}, kind: KindUnauthorized, want: []string{"no TXT record found at " + name, "NXDOMAIN"}, tcp: true},
+		{name: "SERVFAIL over TCP after truncation", setup: func(s *validationtest.DNSServer) {
+			s.SetTruncateUDP(true)
+			s.SetRcode(name, dns.RcodeServerFailure)
+		}, kind: KindDNS, want: []string{"SERVFAIL"}, tcp: true},
 		{name: "value longer than one string", setup: func(s *validationtest.DNSServer) {
 			s.SetTXT(name, strings.Repeat("y", 300))
 		}, kind: KindUnauthorized, want: []string{`"` + strings.Repeat("y", 100) + `" (truncated, 300 bytes)`}},
@@ -148,5 +163,86 @@ func TestDNS01CNAMEQueries(t *testing.T) {
 				t.Errorf("queries = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// truncatingUDP starts a DNS server on 127.0.0.1 that answers every UDP
+// query with the TC bit and no records. With withTCP, handleTCP serves the
+// connections to the same port over TCP; without, nothing listens there.
+func truncatingUDP(t *testing.T, withTCP bool, handleTCP func(net.Conn)) string {
+	t.Helper()
+	var pc net.PacketConn
+	for i := 0; ; i++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if !withTCP {
+			break
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			serveConns(t, ln, handleTCP)
+			break
+		}
+		pc.Close()
+		if i == 20 {
+			t.Fatalf("no port free for both UDP and TCP: %v", err)
+		}
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Truncated = true
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// TestDNS01TruncationFailures checks a truncated UDP answer whose TCP retry
+// fails is a dns problem, bounded by the timeout, and that the next
+// configured resolver is asked.
+func TestDNS01TruncationFailures(t *testing.T) {
+	const timeout = 600 * time.Millisecond
+	noTCP := truncatingUDP(t, false, nil)
+	silentTCP := truncatingUDP(t, true, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	good := newDNSServer(t)
+	good.SetTXT("_acme-challenge.example.test", testDNS01)
+	tests := []struct {
+		name      string
+		resolvers []string
+		kind      Kind
+		want      []string
+	}{
+		{name: "TCP refused", resolvers: []string{noTCP}, kind: KindDNS, want: []string{"TXT lookup of _acme-challenge.example.test failed", "server failure", "connection refused"}},
+		{name: "TCP silent", resolvers: []string{silentTCP}, kind: KindDNS, want: []string{"timed out"}},
+		{name: "next resolver after TCP refused", resolvers: []string{noTCP, good.Addr()}},
+		{name: "next resolver after TCP silent", resolvers: []string{silentTCP, good.Addr()}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newValidator(t, "", false, Config{Resolvers: tc.resolvers, Timeout: timeout})
+			err := validateWithin(t, v, 5*timeout, Request{ChallengeType: ChallengeDNS01, IdentifierType: IdentifierDNS,
+				Identifier: "example.test", Token: testToken, KeyAuthorization: testKeyAuth})
+			checkErr(t, err, tc.kind, tc.want...)
+		})
+	}
+}
+
+// TestDNS01Timeout checks a resolver that never answers holds the
+// validation no longer than Config.Timeout.
+func TestDNS01Timeout(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	v := newValidator(t, "", false, Config{Resolvers: []string{silentUDP(t), silentUDP(t)}, Timeout: timeout})
+	err := validateWithin(t, v, 5*timeout, Request{ChallengeType: ChallengeDNS01, IdentifierType: IdentifierDNS,
+		Identifier: "example.test", Token: testToken, KeyAuthorization: testKeyAuth})
+	checkErr(t, err, KindDNS, "TXT lookup of _acme-challenge.example.test failed", "timed out")
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("Validate = %v, want it to unwrap to ErrTimeout", err)
 	}
 }

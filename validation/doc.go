@@ -6,6 +6,11 @@
 // keeps validation from being used to reach loopback, private and other
 // special addresses (SSRF guard).
 //
+// Every connection goes to an address vetted from one resolution per host
+// and attempt (no DNS-rebinding gap), never to the server's own listening
+// addresses, and one deadline (Config.Timeout) bounds the whole attempt,
+// redirects and reads included, so a slow peer cannot hold a worker.
+//
 // A Validator answers two questions with nil or an *Error whose Kind is an
 // RFC 8555 §6.7 error type suffix: "does this challenge check out right
 // now?" (Validate) and, once it did, "do the CAA records let this CA issue

@@ -19,8 +19,11 @@ const (
 	KindDNS Kind = "dns"
 	// KindConnection: the validation target could not be reached or spoke
 	// garbage: TCP connection refused or timed out, malformed HTTP response,
-	// a redirect that may not be followed (bad scheme or port, more than 10
-	// redirects).
+	// a response not complete within Config.Timeout, a redirect that may
+	// not be followed (bad scheme or port, more than 10 redirects, a target
+	// whose addresses the address filter refuses or that is this server
+	// itself: Boulder's choice, since the identifier is fine and its server
+	// pointed somewhere validation does not go).
 	KindConnection Kind = "connection"
 	// KindUnauthorized: the target answered but did not prove control:
 	// http-01 status other than 200, dns-01 TXT record missing or not
@@ -33,11 +36,12 @@ const (
 	// KindTLS: the TLS handshake with the target failed (tls-alpn-01, or an
 	// http-01 redirect to https).
 	KindTLS Kind = "tls"
-	// KindRejectedIdentifier: the address filter refused every address the
-	// target resolved to (loopback, private, link-local and other special
-	// ranges outside Config.AllowedNetworks), for the identifier itself as
-	// well as for a redirect target. It is not transient: retrying cannot
-	// change the answer, unlike KindConnection.
+	// KindRejectedIdentifier: every address the identifier itself resolved
+	// to is refused: loopback, private, link-local and other special
+	// ranges outside Config.AllowedNetworks, or the server's own listening
+	// addresses (Config.ServerAddresses). It is not transient: retrying
+	// cannot change the answer, unlike KindConnection. (A redirect target
+	// refused the same way is KindConnection.)
 	KindRejectedIdentifier Kind = "rejectedIdentifier"
 	// KindMalformed: the Request itself is unusable (unknown challenge or
 	// identifier type, dns-01 for an IP address, a token that is not

@@ -1,11 +1,13 @@
 package validation
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -103,9 +105,29 @@ func TestHTTP01(t *testing.T) {
 		{name: "redirect to ftp", handler: redirectTo("ftp://example.test/x"),
 			kind: KindConnection, want: []string{"ftp://example.test/x", "only http and https"}},
 		{name: "redirect to a private address", handler: redirectTo("http://private.test/x"),
-			kind: KindRejectedIdentifier, want: []string{"private.test", "10.0.0.1", "private (RFC 1918)", "after a redirect from http://example.test:"}},
+			kind: KindConnection, want: []string{"redirect from http://example.test:", "to http://private.test/x refused", "10.0.0.1 is private (RFC 1918)"}},
 		{name: "redirect to a private IP literal", handler: redirectTo("http://192.168.1.1/x"),
-			kind: KindRejectedIdentifier, want: []string{"192.168.1.1", "private"}},
+			kind: KindConnection, want: []string{"to http://192.168.1.1/x refused", "192.168.1.1 is private"}},
+		{name: "redirect to cloud metadata (link-local)", handler: redirectTo("http://169.254.169.254/latest/meta-data/"),
+			kind: KindConnection, want: []string{"refused: 169.254.169.254 is link-local"}},
+		{name: "redirect to a unique-local IPv6 literal", handler: redirectTo("http://[fd00::1]/x"),
+			kind: KindConnection, want: []string{"refused: fd00::1 is unique local"}},
+		{name: "redirect to the unspecified address", handler: redirectTo("http://0.0.0.0/x"),
+			kind: KindConnection, want: []string{"refused: 0.0.0.0 is \"this network\""}},
+		{name: "redirect to an IPv6 unspecified address", handler: redirectTo("http://[::]/x"),
+			kind: KindConnection, want: []string{"refused: :: is unspecified"}},
+		{name: "redirect to multicast", handler: redirectTo("http://224.0.0.1/x"),
+			kind: KindConnection, want: []string{"refused: 224.0.0.1 is multicast"}},
+		{name: "redirect to an IPv4-mapped private address", handler: redirectTo("http://[::ffff:10.1.2.3]/x"),
+			kind: KindConnection, want: []string{"refused: 10.1.2.3 is private"}},
+		{name: "redirect to http on port 443", handler: redirectTo("http://example.test:443/x"),
+			kind: KindConnection, want: []string{"port 443 is not allowed for http"}},
+		{name: "redirect to https on port 80", handler: redirectTo("https://example.test:80/x"),
+			kind: KindConnection, want: []string{"port 80 is not allowed for https"}},
+		{name: "redirect to file", handler: redirectTo("file:///etc/passwd"),
+			kind: KindConnection, want: []string{"file:///etc/passwd", "only http and https"}},
+		{name: "redirect to gopher", handler: redirectTo("gopher://example.test:70/x"),
+			kind: KindConnection, want: []string{"only http and https"}},
 		{name: "redirect to a missing name", handler: redirectTo("http://nx.test/x"),
 			kind: KindDNS, want: []string{"nx.test", "NXDOMAIN", "to http://nx.test/x"}},
 		{name: "NXDOMAIN", identifier: "nx.test", handler: respond(http.StatusOK, testKeyAuth),
@@ -250,5 +272,25 @@ func TestHTTP01Unreachable(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the server got %d requests, want none", n)
+	}
+}
+
+// TestHTTP01AddressFanOut checks at most the first usable IPv6 and IPv4
+// addresses are dialed, however many the zone lists.
+func TestHTTP01AddressFanOut(t *testing.T) {
+	dnsSrv := newDNSServer(t)
+	var v4 []netip.Addr
+	for i := 3; i < 40; i++ {
+		v4 = append(v4, netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}))
+	}
+	dnsSrv.SetA("many.test", append([]netip.Addr{mustAddr("10.0.0.1")}, v4...)...)
+	dnsSrv.SetAAAA("many.test", mustAddr("::1"), mustAddr("::1"))
+	v := newValidator(t, dnsSrv.Addr(), true, Config{HTTPPort: closedPort(t)})
+	err := v.Validate(testCtx(t), Request{ChallengeType: ChallengeHTTP01, IdentifierType: IdentifierDNS,
+		Identifier: "many.test", Token: testToken, KeyAuthorization: testKeyAuth})
+	checkErr(t, err, KindConnection, "could not connect to many.test port", "[::1]:", "127.0.0.3:", "connection refused")
+	var ve *Error
+	if errors.As(err, &ve) && strings.Count(ve.Detail, "connection refused") != 2 {
+		t.Errorf("Detail %q: want exactly two addresses tried", ve.Detail)
 	}
 }

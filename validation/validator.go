@@ -2,14 +2,10 @@ package validation
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
-	"strconv"
 	"time"
 )
 
@@ -23,7 +19,9 @@ type Config struct {
 	HTTPPort int
 	// TLSALPNPort is the port tls-alpn-01 connects to. Default: 443.
 	TLSALPNPort int
-	// Timeout bounds one validation attempt, DNS included, and one CheckCAA.
+	// Timeout bounds one validation attempt (DNS, connection, TLS handshake,
+	// redirects and reading the response, together) and one CheckCAA, so a
+	// responder that trickles its answer cannot hold a worker longer.
 	// Default: 10s.
 	Timeout time.Duration
 	// AllowedNetworks are special addresses (loopback, private, link-local,
@@ -31,6 +29,13 @@ type Config struct {
 	// private CA validates. Default: none, only globally reachable unicast
 	// addresses.
 	AllowedNetworks []netip.Prefix
+	// ServerAddresses are the addresses this server itself listens on (its
+	// ACME, admin and metrics listeners). Validation never connects to
+	// them, even when AllowedNetworks covers their address, so neither a
+	// challenge nor a redirect can make the server send requests to
+	// itself. An unspecified address (0.0.0.0:443, [::]:443) stands for
+	// that port on every local address. Default: none.
+	ServerAddresses []netip.AddrPort
 	// Logger receives one debug event per validation. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -39,12 +44,12 @@ type Config struct {
 type Validator struct {
 	resolver    *Resolver
 	filter      *AddressFilter
+	self        []netip.AddrPort // Config.ServerAddresses, unmapped
 	httpPort    int
 	httpsPort   int // port an http-01 redirect to https may use; 443, tests change it
 	tlsALPNPort int
 	timeout     time.Duration
 	log         *slog.Logger
-	transport   *http.Transport
 }
 
 // New checks cfg and returns a Validator.
@@ -86,7 +91,12 @@ func New(cfg Config) (*Validator, error) {
 	if v.filter, err = NewAddressFilter(cfg.AllowedNetworks); err != nil {
 		return nil, err
 	}
-	v.transport = v.newHTTPTransport()
+	for _, ap := range cfg.ServerAddresses {
+		if !ap.IsValid() || ap.Port() == 0 {
+			return nil, fmt.Errorf("validation: server address %v is not an address with a port", ap)
+		}
+		v.self = append(v.self, netip.AddrPortFrom(ap.Addr().WithZone("").Unmap(), ap.Port()))
+	}
 	return v, nil
 }
 
@@ -148,36 +158,4 @@ func (v *Validator) checkChallenge(ctx context.Context, t target) *Error {
 		return v.validateTLSALPN01(ctx, t)
 	}
 	return failf(KindMalformed, nil, "unsupported challenge type %q", t.ChallengeType)
-}
-
-// newHTTPTransport returns the transport of http-01 requests: dialing only
-// through dialTCP, never through a proxy, no connection reuse (every attempt
-// resolves and connects afresh), and no certificate verification on https
-// redirects, as Let's Encrypt does.
-func (v *Validator) newHTTPTransport() *http.Transport {
-	return &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			host, portText, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			port, err := strconv.Atoi(portText)
-			if err != nil {
-				return nil, err
-			}
-			conn, ferr := v.dialTCP(ctx, ChallengeHTTP01, host, port)
-			if ferr != nil {
-				return nil, ferr // not a typed nil: the *Error reaches httpError
-			}
-			return conn, nil
-		},
-		TLSClientConfig: &tls.Config{
-			InsecureSkipVerify: true, // http-01 proves control over plain HTTP; an https redirect adds nothing to check
-			MinVersion:         tls.VersionTLS12,
-		},
-		DisableKeepAlives:      true,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 16 << 10,
-	}
 }

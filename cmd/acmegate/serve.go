@@ -100,6 +100,11 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		log.Warn("profile not offered by the upstream account (acmegate backend sync)", slog.String("problem", p))
 	}
 
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+
 	var allowed []netip.Prefix
 	for _, n := range cfg.Validation.AllowedNetworks {
 		allowed = append(allowed, netip.MustParsePrefix(n)) // checked by validate
@@ -110,16 +115,14 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		TLSALPNPort:     cfg.Validation.TLSALPNPort,
 		Timeout:         cfg.Validation.Timeout,
 		AllowedNetworks: allowed,
+		ServerAddresses: serverAddresses(cfg, ln.Addr()),
 		Logger:          log,
 	})
 	if err != nil {
+		ln.Close()
 		return fmt.Errorf("validation: %w", err)
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
 	scheme := "https"
 	if cfg.TLS.Disabled {
 		scheme = "http"
@@ -283,4 +286,22 @@ func serverTLS(cfg *Config, localCA *local.CA, addr net.Addr) (*tls.Config, erro
 	}
 	tc.Certificates = []tls.Certificate{*cert}
 	return tc, nil
+}
+
+// serverAddresses are the addresses this process listens on, which
+// validation must never connect to (a subscriber must not be able to make
+// the server validate against itself): the ACME listener and, when it has
+// a fixed port, the admin listener.
+func serverAddresses(cfg *Config, acmeAddr net.Addr) []netip.AddrPort {
+	var out []netip.AddrPort
+	if ta, ok := acmeAddr.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	if !cfg.Admin.OnACMEListener && cfg.Admin.Listen != adminOff {
+		if ap, err := netip.ParseAddrPort(cfg.Admin.Listen); err == nil && ap.Port() != 0 {
+			out = append(out, ap)
+		}
+	}
+	return out
 }

@@ -37,6 +37,7 @@ type DNSServer struct {
 	mu          sync.Mutex
 	zone        map[string]*node
 	followCNAME bool
+	truncateUDP bool
 	queries     []Query
 }
 
@@ -52,14 +53,18 @@ type CAARecord struct {
 // node holds the records of one name.
 type node struct {
 	a, aaaa []netip.Addr
-	txt     []string
-	caa     []CAARecord
-	cname   string
-	rcode   int
+	// aRotation, when set, answers A queries instead of a: the n-th
+	// query gets aRotation[n%len(aRotation)].
+	aRotation [][]netip.Addr
+	aQueries  int
+	txt       []string
+	caa       []CAARecord
+	cname     string
+	rcode     int
 }
 
 func (n *node) empty() bool {
-	return len(n.a) == 0 && len(n.aaaa) == 0 && len(n.txt) == 0 && len(n.caa) == 0 && n.cname == "" && n.rcode == 0
+	return len(n.a) == 0 && len(n.aRotation) == 0 && len(n.aaaa) == 0 && len(n.txt) == 0 && len(n.caa) == 0 && n.cname == "" && n.rcode == 0
 }
 
 // NewDNSServer starts a DNSServer on 127.0.0.1 with a free port. Close
@@ -127,6 +132,25 @@ func (s *DNSServer) SetA(name string, addrs ...netip.Addr) {
 	s.update(name, func(n *node) { n.a = append([]netip.Addr(nil), addrs...) })
 }
 
+// RotateA makes successive A queries for name get successive answers: the
+// n-th query (counting from 0) is answered with sets[n%len(sets)], an empty
+// set meaning no A record. While a rotation is set it answers instead of the
+// records SetA set; no set removes it. This is how tests play a
+// DNS-rebinding attacker, whose zone answers one address to the check and
+// another to the connection. It panics on an address that is not IPv4.
+func (s *DNSServer) RotateA(name string, sets ...[]netip.Addr) {
+	var rotation [][]netip.Addr
+	for _, set := range sets {
+		for _, a := range set {
+			if !a.Is4() {
+				panic(fmt.Sprintf("validationtest: RotateA(%q) with non-IPv4 address %v", name, a))
+			}
+		}
+		rotation = append(rotation, append([]netip.Addr(nil), set...))
+	}
+	s.update(name, func(n *node) { n.aRotation, n.aQueries = rotation, 0 })
+}
+
 // SetAAAA replaces the AAAA records of name; no address removes them. It
 // panics on an address that is not IPv6.
 func (s *DNSServer) SetAAAA(name string, addrs ...netip.Addr) {
@@ -187,6 +211,16 @@ func (s *DNSServer) SetFollowCNAME(on bool) {
 	s.followCNAME = on
 }
 
+// SetTruncateUDP chooses how UDP queries are answered. Off (the default),
+// an answer is truncated only when it exceeds the client's buffer. On,
+// every UDP answer carries the TC bit and no records, whatever its size, as
+// some servers and middleboxes do; the full answer is served over TCP only.
+func (s *DNSServer) SetTruncateUDP(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.truncateUDP = on
+}
+
 // Queries returns the questions received so far, in order.
 func (s *DNSServer) Queries() []Query {
 	s.mu.Lock()
@@ -231,6 +265,7 @@ func (s *DNSServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	s.mu.Lock()
 	s.queries = append(s.queries, Query{Name: name, Type: q.Qtype, Net: network})
 	resp.Answer, resp.Rcode = s.answer(name, q.Qtype)
+	truncateAll := s.truncateUDP && network == "udp"
 	s.mu.Unlock()
 
 	size := dns.MinMsgSize
@@ -238,7 +273,11 @@ func (s *DNSServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 		size = int(opt.UDPSize())
 		resp.SetEdns0(opt.UDPSize(), false)
 	}
-	if network == "udp" {
+	switch {
+	case truncateAll:
+		resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
+		resp.Truncated = true
+	case network == "udp":
 		resp.Truncate(size) // sets TC when records had to go
 	}
 	_ = w.WriteMsg(resp)
@@ -284,7 +323,12 @@ func (n *node) records(name string, qtype uint16) []dns.RR {
 	var out []dns.RR
 	switch qtype {
 	case dns.TypeA:
-		for _, a := range n.a {
+		addrs := n.a
+		if len(n.aRotation) > 0 {
+			addrs = n.aRotation[n.aQueries%len(n.aRotation)]
+			n.aQueries++
+		}
+		for _, a := range addrs {
 			out = append(out, &dns.A{Hdr: hdr(name, qtype), A: a.AsSlice()})
 		}
 	case dns.TypeAAAA:

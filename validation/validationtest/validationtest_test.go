@@ -196,11 +196,61 @@ func TestDNSServerTruncation(t *testing.T) {
 	}
 }
 
+func TestDNSServerTruncateUDP(t *testing.T) {
+	s := newServer(t)
+	s.SetTXT("small.test", "tiny")
+	s.SetTruncateUDP(true)
+	udp := ask(t, "udp", s.Addr(), "small.test", dns.TypeTXT, true)
+	if !udp.Truncated || len(udp.Answer) != 0 {
+		t.Errorf("UDP: TC=%v with %d records, want TC and none", udp.Truncated, len(udp.Answer))
+	}
+	tcp := ask(t, "tcp", s.Addr(), "small.test", dns.TypeTXT, false)
+	if tcp.Truncated || len(tcp.Answer) != 1 {
+		t.Errorf("TCP: TC=%v with %d records, want the record", tcp.Truncated, len(tcp.Answer))
+	}
+	s.SetTruncateUDP(false)
+	if udp := ask(t, "udp", s.Addr(), "small.test", dns.TypeTXT, true); udp.Truncated || len(udp.Answer) != 1 {
+		t.Errorf("UDP after SetTruncateUDP(false): TC=%v with %d records, want the record", udp.Truncated, len(udp.Answer))
+	}
+}
+
+func TestDNSServerRotateA(t *testing.T) {
+	s := newServer(t)
+	first, second := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("127.0.0.1")
+	s.SetA("rebind.test", netip.MustParseAddr("192.0.2.99")) // hidden while the rotation is set
+	s.RotateA("rebind.test", []netip.Addr{first}, []netip.Addr{second}, nil)
+	var got []string
+	for range 4 {
+		resp := ask(t, "udp", s.Addr(), "rebind.test", dns.TypeA, false)
+		if resp.Rcode != dns.RcodeSuccess {
+			t.Fatalf("rcode %s, want NOERROR", dns.RcodeToString[resp.Rcode])
+		}
+		var addrs []string
+		for _, rr := range resp.Answer {
+			addrs = append(addrs, rr.(*dns.A).A.String())
+		}
+		got = append(got, strings.Join(addrs, ","))
+	}
+	if want := []string{"192.0.2.1", "127.0.0.1", "", "192.0.2.1"}; !cmp.Equal(got, want) {
+		t.Errorf("answers %q, want %q", got, want)
+	}
+	// AAAA queries do not advance the rotation.
+	ask(t, "udp", s.Addr(), "rebind.test", dns.TypeAAAA, false)
+	if resp := ask(t, "udp", s.Addr(), "rebind.test", dns.TypeA, false); len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "127.0.0.1" {
+		t.Errorf("5th A answer %v, want 127.0.0.1", resp.Answer)
+	}
+	s.RotateA("rebind.test")
+	if resp := ask(t, "udp", s.Addr(), "rebind.test", dns.TypeA, false); len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "192.0.2.99" {
+		t.Errorf("after the rotation is removed: %v, want the SetA record", resp.Answer)
+	}
+}
+
 func TestDNSServerSetPanics(t *testing.T) {
 	s := newServer(t)
 	for name, f := range map[string]func(){
 		"SetA with IPv6":    func() { s.SetA("x.test", netip.MustParseAddr("::1")) },
 		"SetAAAA with IPv4": func() { s.SetAAAA("x.test", netip.MustParseAddr("127.0.0.1")) },
+		"RotateA with IPv6": func() { s.RotateA("x.test", []netip.Addr{netip.MustParseAddr("::1")}) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
