@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       ?= bin/acmegate
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+COMMIT    ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 # Build date in UTC RFC 3339; SOURCE_DATE_EPOCH pins it for reproducible builds.
 DATE      ?= $(shell if [ -n "$(SOURCE_DATE_EPOCH)" ]; then date -u -d "@$(SOURCE_DATE_EPOCH)" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -r "$(SOURCE_DATE_EPOCH)" +%Y-%m-%dT%H:%M:%SZ; else date -u +%Y-%m-%dT%H:%M:%SZ; fi)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
@@ -15,7 +15,7 @@ DIST      ?= dist
 # The whole suite, real clients included, is bounded.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: run build release test test-short lint bench bench-go screenshots clean
+.PHONY: run build release test test-short lint bench bench-go fuzz soak screenshots clean
 
 ## run: serve ACME on https://127.0.0.1:14000/directory with SQLite and a local CA in ./acmegate-data
 run:
@@ -56,6 +56,24 @@ bench:
 ## bench-go: Go micro-benchmarks of the hot paths
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Fuzz targets as package:Name. `make test` replays their seed corpora
+# (testdata/fuzz) only; `make fuzz` runs each for FUZZTIME, one after the
+# other, since go test fuzzes one target per invocation.
+FUZZTIME ?= 30s
+FUZZ_TARGETS ?= acme:FuzzParseJWS acme:FuzzVerifyJWS acme:FuzzPayload acme:FuzzEAB acme:FuzzProblem \
+	policy:FuzzIdentifier policy:FuzzCSR validation:FuzzCAA validation:FuzzChallengeCert notify:FuzzEmailMessage
+
+## fuzz: run every fuzz target for $(FUZZTIME) (default 30s); a failing input is saved in <package>/testdata/fuzz/<target>/
+fuzz:
+	@fail=0; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== fuzz ./$$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg/ || fail=1; \
+	done; exit $$fail
+
+## soak: acmegate under acmebench for SOAK_DURATION (default 10m) at SOAK_FRACTION (0.8) of its measured peak, sampling RSS, goroutines, fds and DB connections every 5 s; fails on growth or any failed flow (SOAK_STORE=postgres for PostgreSQL; see scripts/soak.sh)
+soak:
+	scripts/soak.sh
 
 ## screenshots: dashboard screenshots in docs/screenshots, from demo data in headless Chromium (needs the Debian package chromium)
 screenshots:

@@ -137,7 +137,9 @@ func checkContacts(contacts []string) ([]string, error) {
 		if u.Scheme != "mailto" {
 			return nil, UnsupportedContact("contact %q: only mailto: contacts are supported", truncate(c, 128))
 		}
-		if u.RawQuery != "" || u.Fragment != "" {
+		// An empty query or fragment ("mailto:a@example.com?") parses to
+		// empty fields but is still part of the stored URL.
+		if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c, "?#") {
 			return nil, InvalidContact("contact %q must not carry header fields or a fragment", truncate(c, 128))
 		}
 		addr := u.Opaque

@@ -92,7 +92,7 @@ func (s *Server) verifyEAB(ctx context.Context, d *directory, raw json.RawMessag
 	if err := json.Unmarshal(raw, &f); err != nil || f.Protected == "" || f.Signature == "" {
 		return "", Malformed("externalAccountBinding must be a flattened JWS with protected, payload and signature")
 	}
-	hdrJSON, err := base64.RawURLEncoding.DecodeString(f.Protected)
+	hdrJSON, err := decodeBase64URL(f.Protected)
 	if err != nil {
 		return "", Malformed("externalAccountBinding protected header is not base64url")
 	}
@@ -143,7 +143,7 @@ func (s *Server) verifyEAB(ctx context.Context, d *directory, raw json.RawMessag
 	if err != nil {
 		return "", fmt.Errorf("open EAB key %s: %w", key.ID, err)
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(f.Signature)
+	sig, err := decodeBase64URL(f.Signature)
 	if err != nil {
 		return "", Malformed("externalAccountBinding signature is not base64url")
 	}
@@ -152,7 +152,7 @@ func (s *Server) verifyEAB(ctx context.Context, d *directory, raw json.RawMessag
 	if !hmac.Equal(sig, mac.Sum(nil)) {
 		return "", Unauthorized("externalAccountBinding signature does not verify with key %q", key.ID)
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(f.Payload)
+	payload, err := decodeBase64URL(f.Payload)
 	if err != nil {
 		return "", Malformed("externalAccountBinding payload is not base64url")
 	}

@@ -94,21 +94,30 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, d *direc
 		return fmt.Errorf("begin finalize: %w", err)
 	}
 	order.Status, order.CSR = storage.StatusProcessing, der
-	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventFinalizeRequested, Actor: accountActor(req.Account.ID)})
+	requested := &storage.OrderEvent{OrderID: order.ID, At: now, Kind: EventFinalizeRequested, Actor: accountActor(req.Account.ID)}
 	if !inline {
+		s.record(ctx, requested)
 		// An upstream CA: the leased job submits and polls.
 		s.nudge()
 		return s.writeOrder(w, order, authzs, http.StatusOK)
 	}
-	if err := s.issue(ctx, order, now); err != nil {
+	// A synchronous backend issues now: the request's event goes into the
+	// timeline with the issuance's, one write instead of two.
+	if err := s.issue(ctx, order, now, requested); err != nil {
 		var retry *errRetryLater
 		if !errors.As(err, &retry) {
 			// The job will try again; the client sees processing.
 			s.log.Warn("issuance deferred to job", "order", order.ID, "error", err)
 		}
 	}
-	if order, err = s.store.GetOrder(ctx, order.ID); err != nil {
-		return fmt.Errorf("read order: %w", err)
+	// issue marks order valid when it recorded the certificate (and the
+	// request's event) itself; in any other outcome the stored order says
+	// what happened.
+	if order.Status != storage.StatusValid {
+		s.record(ctx, requested)
+		if order, err = s.store.GetOrder(ctx, order.ID); err != nil {
+			return fmt.Errorf("read order: %w", err)
+		}
 	}
 	return s.writeOrder(w, order, authzs, http.StatusOK)
 }
@@ -153,7 +162,9 @@ func (s *Server) runIssuance(ctx context.Context, j *storage.Job) error {
 // already made, and records the outcome. A nil error means the order reached
 // a final state; errRetryLater means the backend is still working. since is
 // when the finalization was accepted, for the issuance latency metric.
-func (s *Server) issue(ctx context.Context, order *storage.Order, since time.Time) error {
+// before are timeline events appended with the issued event when issue
+// records the certificate, and only then (order.Status is then valid).
+func (s *Server) issue(ctx context.Context, order *storage.Order, since time.Time, before ...*storage.OrderEvent) error {
 	csr, err := x509.ParseCertificateRequest(order.CSR)
 	if err != nil {
 		return s.failOrder(ctx, order, BadCSR("the stored CSR cannot be parsed: %v", err))
@@ -226,15 +237,18 @@ func (s *Server) issue(ctx context.Context, order *storage.Order, since time.Tim
 	for _, alt := range res.Alternates {
 		cert.Alternates = append(cert.Alternates, ca.ChainPEM(alt))
 	}
-	if err := s.store.CompleteOrder(ctx, cert, s.clock.Now()); err != nil {
+	completed := s.clock.Now()
+	if err := s.store.CompleteOrder(ctx, cert, completed); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil // another worker recorded it first
 		}
 		return fmt.Errorf("record certificate: %w", err)
 	}
+	// What CompleteOrder stored, so the caller needs not read it back.
+	order.Status, order.CertificateID, order.UpdatedAt = storage.StatusValid, cert.ID, completed
 	s.metrics.issued(backend.Name(), s.clock.Now().Sub(since))
-	s.record(ctx, &storage.OrderEvent{OrderID: order.ID, Kind: EventIssued, Actor: "backend:" + backend.Name(),
-		Detail: fmt.Sprintf("serial %s, valid until %s", cert.Serial, timeString(cert.NotAfter))})
+	s.record(ctx, append(before, &storage.OrderEvent{OrderID: order.ID, Kind: EventIssued, Actor: "backend:" + backend.Name(),
+		Detail: fmt.Sprintf("serial %s, valid until %s", cert.Serial, timeString(cert.NotAfter))})...)
 	s.audit(ctx, &storage.AuditEntry{At: cert.CreatedAt, Actor: actorSystem, Directory: cert.Directory, Action: AuditCertificateIssue,
 		Object: certRef(cert.Serial), Detail: fmt.Sprintf("order %s of account %s, backend %s, names %s, valid until %s",
 			order.ID, order.AccountID, cert.Backend, strings.Join(cert.Names, ", "), timeString(cert.NotAfter))})

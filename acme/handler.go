@@ -156,6 +156,9 @@ func (s *Server) wrap(route string, methods []string, h handlerFunc) http.Handle
 		}
 		elapsed := time.Since(start)
 		s.metrics.request(route, rec.status, elapsed)
+		if !s.log.Enabled(ctx, level) {
+			return
+		}
 		attrs := []slog.Attr{
 			slog.String("request_id", ev.RequestID), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("route", route), slog.String("client_ip", ev.ClientIP),

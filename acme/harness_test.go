@@ -80,6 +80,8 @@ type envOptions struct {
 	clock acme.Clock
 	// logger replaces the test log (warnings and errors only).
 	logger *slog.Logger
+	// localNonces sets acme.Config.LocalNonces.
+	localNonces bool
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
@@ -159,6 +161,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		JobHandlers:           opts.jobHandlers,
 		Sweeps:                opts.sweeps,
 		Clock:                 opts.clock,
+		LocalNonces:           opts.localNonces,
 	}
 	if opts.logger != nil {
 		e.cfg.Logger = opts.logger

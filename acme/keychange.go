@@ -30,13 +30,18 @@ func (s *Server) handleKeyChange(w http.ResponseWriter, r *http.Request, d *dire
 		return Malformed("keyChange needs an inner JWS as payload")
 	}
 	// The inner JWS follows the normal rules, except that it carries the
-	// new key in jwk and may omit the nonce.
+	// new key in jwk and has no nonce.
 	inner, err := parseFlattened(outer.Payload)
 	if err != nil {
 		return innerProblem(err)
 	}
 	if inner.jwk == nil || inner.header.KID != "" {
 		return Malformed("inner JWS must carry the new key in jwk and have no kid")
+	}
+	// RFC 8555 §7.3.5: "The inner JWS MUST omit the "nonce" header
+	// parameter." Only the outer JWS is checked for replay.
+	if inner.header.Nonce != "" {
+		return Malformed("inner JWS must not carry a nonce (RFC 8555 §7.3.5)")
 	}
 	if inner.header.URL != outer.URL {
 		return Malformed("inner JWS url %q must equal the outer url %q", truncate(inner.header.URL, 256), outer.URL)

@@ -23,12 +23,19 @@ import (
 // whose uniqueness makes each nonce good exactly once across every instance;
 // records older than the nonce lifetime are purged because an expired nonce
 // fails the expiry check before storage is asked.
+//
+// With Config.LocalNonces nonces are good at the minting process only and
+// redemption is an in-memory bitmap (nonce_local.go).
 const (
 	nonceTimeLen = 8
 	nonceRandLen = 12
 	nonceMACLen  = 12
 	nonceLen     = nonceTimeLen + nonceRandLen + nonceMACLen
 )
+
+// nonceClockSkew is how far ahead of this instance's clock another
+// instance's clock may run before the nonces it mints are refused.
+const nonceClockSkew = 5 * time.Minute
 
 // errBadNonce carries the reason a nonce was refused.
 var errBadNonce = errors.New("bad nonce")
@@ -38,6 +45,18 @@ type nonceService struct {
 	lifetime time.Duration
 	store    storage.NonceStore
 	clock    Clock
+	// local, when set, makes nonces local to this process (see
+	// nonce_local.go): key is then this process's own and store unused.
+	local *localNonces
+}
+
+// newLocalNonceService returns a service of local nonces (Config.LocalNonces).
+func newLocalNonceService(clock Clock, lifetime time.Duration) (*nonceService, error) {
+	key, err := newLocalNonceKey()
+	if err != nil {
+		return nil, err
+	}
+	return &nonceService{key: key, lifetime: lifetime, clock: clock, local: &localNonces{}}, nil
 }
 
 func newNonceService(ctx context.Context, st storage.Store, clock Clock, lifetime time.Duration) (*nonceService, error) {
@@ -61,9 +80,15 @@ func (n *nonceService) mac(b []byte) []byte {
 // New mints a nonce. It does no I/O.
 func (n *nonceService) New() string {
 	var b [nonceLen]byte
-	binary.BigEndian.PutUint64(b[:nonceTimeLen], uint64(n.clock.Now().Add(n.lifetime).Unix()))
+	now := n.clock.Now()
+	expires := now.Add(n.lifetime).Unix()
+	binary.BigEndian.PutUint64(b[:nonceTimeLen], uint64(expires))
 	// crypto/rand.Read never returns an error (Go 1.24+ panics instead).
 	_, _ = rand.Read(b[nonceTimeLen : nonceTimeLen+nonceRandLen])
+	if n.local != nil {
+		// A local nonce's counter takes the first 8 random bytes.
+		binary.BigEndian.PutUint64(b[nonceTimeLen:], n.local.mint(now, time.Unix(expires, 0)))
+	}
 	copy(b[nonceTimeLen+nonceRandLen:], n.mac(b[:nonceTimeLen+nonceRandLen]))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
@@ -81,8 +106,22 @@ func (n *nonceService) Redeem(ctx context.Context, nonce string) error {
 		return fmt.Errorf("%w: %q is not a nonce this server issued", errBadNonce, truncate(nonce, 64))
 	}
 	expires := time.Unix(int64(binary.BigEndian.Uint64(b[:nonceTimeLen])), 0).UTC()
-	if !n.clock.Now().Before(expires) {
+	now := n.clock.Now()
+	if !now.Before(expires) {
 		return fmt.Errorf("%w: the nonce expired at %s", errBadNonce, expires.Format(time.RFC3339))
+	}
+	// No instance mints a nonce that outlives one lifetime from now: a
+	// later expiry comes from an instance whose clock runs ahead, or from
+	// a stolen key. Refusing it also keeps redemption records from
+	// outliving the purge that assumes nonce lifetimes.
+	if expires.After(now.Add(n.lifetime + nonceClockSkew)) {
+		return fmt.Errorf("%w: the nonce expires at %s, further in the future than this server issues nonces for; is a server clock wrong?", errBadNonce, expires.Format(time.RFC3339))
+	}
+	if n.local != nil {
+		if !n.local.redeem(binary.BigEndian.Uint64(body[nonceTimeLen:])) {
+			return fmt.Errorf("%w: the nonce was already used or is no longer tracked", errBadNonce)
+		}
+		return nil
 	}
 	err = n.store.RedeemNonce(ctx, base64.RawURLEncoding.EncodeToString(body[nonceTimeLen:]), expires)
 	if errors.Is(err, storage.ErrConflict) {

@@ -84,7 +84,9 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *direc
 		}
 		order.Replaces, order.ReplacesCertificateID = body.Replaces, old.ID
 	}
-	var fresh []*storage.Authorization
+	// authzs are the order's authorizations as stored, for the response:
+	// the reused ones as read, the fresh ones as about to be created.
+	var fresh, authzs []*storage.Authorization
 	events := []*storage.OrderEvent{{OrderID: order.ID, Kind: EventCreated, Actor: accountActor(acct.ID), Detail: identifierList(ids)}}
 	for _, id := range ids {
 		base, wildcard := splitWildcard(id)
@@ -108,6 +110,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *direc
 			return fmt.Errorf("look up reusable authorization: %w", err)
 		}
 		order.AuthzIDs = append(order.AuthzIDs, a.ID)
+		authzs = append(authzs, a)
 	}
 	if err := s.store.CreateOrder(ctx, order, fresh); err != nil {
 		if order.ReplacesCertificateID != "" && errors.Is(err, storage.ErrConflict) {
@@ -123,10 +126,6 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *direc
 	}
 	s.audit(ctx, &storage.AuditEntry{At: now, Actor: accountActor(acct.ID), Directory: dir, Action: AuditOrderCreate,
 		Object: orderRef(order.ID), Detail: detail})
-	authzs, err := s.store.GetAuthorizations(ctx, order.AuthzIDs)
-	if err != nil {
-		return fmt.Errorf("read order authorizations: %w", err)
-	}
 	w.Header().Set("Location", s.orderURL(dir, order.ID))
 	return writeJSON(w, http.StatusCreated, s.orderObject(order, authzs, now))
 }

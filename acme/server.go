@@ -67,6 +67,16 @@ type Config struct {
 	Clock Clock
 	// NonceLifetime bounds how long a nonce stays good. Default: 1h.
 	NonceLifetime time.Duration
+	// LocalNonces keeps nonces in this process: minting and redeeming one
+	// touch no storage, but a nonce is good only at the process that
+	// minted it, and not after a restart. Another instance answers
+	// badNonce with a fresh nonce of its own, with which clients retry
+	// (RFC 8555 §6.5). Right for one instance (SQLite), or for several
+	// behind a balancer that keeps each client connection on one instance;
+	// wrong behind one that spreads a client's requests over instances.
+	// Default: false, nonces are shared through storage, each redemption
+	// one write.
+	LocalNonces bool
 	// OrderLifetime is how long a new order stays pending. Default: 7 days.
 	OrderLifetime time.Duration
 	// PendingAuthzLifetime is how long a new authorization stays pending.
@@ -188,7 +198,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.ready = newReadiness(all, cfg.Clock, cfg.Logger)
 	s.dirs = newRegistry(cfg.Store, cat, cfg.Clock)
-	s.nonces, err = newNonceService(ctx, cfg.Store, cfg.Clock, cfg.NonceLifetime)
+	if cfg.LocalNonces {
+		s.nonces, err = newLocalNonceService(cfg.Clock, cfg.NonceLifetime)
+	} else {
+		s.nonces, err = newNonceService(ctx, cfg.Store, cfg.Clock, cfg.NonceLifetime)
+	}
 	if err != nil {
 		return nil, err
 	}

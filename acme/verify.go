@@ -2,6 +2,7 @@ package acme
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
@@ -81,8 +82,8 @@ type parsedJWS struct {
 // parseFlattened checks the serialization and the protected header of a JWS
 // without looking at nonce, url or the signing key.
 func parseFlattened(body []byte) (*parsedJWS, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	fields, err := jsonMembers(body)
+	if err != nil {
 		return nil, Malformed("request body is not a JSON object: %v", err)
 	}
 	// RFC 8555 §6.2: flattened JSON serialization only, no unprotected
@@ -108,12 +109,12 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 	if f.Protected == "" {
 		return nil, Malformed("JWS has no protected header")
 	}
-	hdrJSON, err := base64.RawURLEncoding.DecodeString(f.Protected)
+	hdrJSON, err := decodeBase64URL(f.Protected)
 	if err != nil {
 		return nil, Malformed("JWS protected header is not base64url: %v", err)
 	}
-	var hdrFields map[string]json.RawMessage
-	if err := json.Unmarshal(hdrJSON, &hdrFields); err != nil {
+	hdrFields, err := jsonMembers(hdrJSON)
+	if err != nil {
 		return nil, Malformed("JWS protected header is not a JSON object: %v", err)
 	}
 	for _, k := range []string{"x5c", "x5u", "jku", "crit", "b64"} {
@@ -124,9 +125,9 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 			return nil, Malformed("JWS protected header must not contain %q", k)
 		}
 	}
-	var h protectedHeader
-	if err := json.Unmarshal(hdrJSON, &h); err != nil {
-		return nil, Malformed("JWS protected header has a field of the wrong type: %v", err)
+	h, err := readProtectedHeader(hdrFields)
+	if err != nil {
+		return nil, err
 	}
 	if h.Alg == "" {
 		return nil, Malformed("JWS protected header has no alg")
@@ -140,6 +141,12 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 	}
 	if f.Signature == "" {
 		return nil, Malformed("JWS has no signature")
+	}
+	if _, err := decodeBase64URL(f.Payload); err != nil {
+		return nil, Malformed("JWS payload is not base64url: %v", err)
+	}
+	if _, err := decodeBase64URL(f.Signature); err != nil {
+		return nil, Malformed("JWS signature is not base64url: %v", err)
 	}
 	jws, err := jose.ParseSignedJSON(string(body), accountAlgs)
 	if err != nil {
@@ -160,6 +167,79 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 		pj.jwk = &k
 	}
 	return pj, nil
+}
+
+// jsonMembers returns the members of a JSON object by their exact names,
+// refusing an object that names a member twice. RFC 7515 §4 makes header
+// parameter names case-sensitive and lets a parser either refuse duplicates
+// or take the last one; encoding/json takes the last one and also matches
+// struct fields case-insensitively, while go-jose matches exactly. Refusing
+// duplicates and reading members by exact name leaves one reading of the
+// header, the one go-jose verifies.
+func jsonMembers(b []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	members := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := tok.(string) // object keys are always strings
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if _, dup := members[name]; dup {
+			return nil, fmt.Errorf("member %q appears twice", truncate(name, 32))
+		}
+		members[name] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON object")
+	}
+	return members, nil
+}
+
+// decodeBase64URL decodes a JWS member, which must be base64url without
+// padding (RFC 7515 §2) in its one canonical spelling. Go's decoder also
+// accepts non-zero spare bits in the last character and skips CR and LF,
+// so a signature or MAC has many spellings, and go-jose verifies over its
+// own re-encoding of the protected header and payload it decoded: without
+// this check a request altered in those places after signing would still
+// verify (found by FuzzVerifyJWS and FuzzEAB).
+func decodeBase64URL(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if base64.RawURLEncoding.EncodeToString(b) != s {
+		return nil, errors.New("not in canonical form (spare bits set or line breaks)")
+	}
+	return b, nil
+}
+
+// readProtectedHeader reads the RFC 8555 §6.2 members of a protected header
+// by their exact names.
+func readProtectedHeader(fields map[string]json.RawMessage) (protectedHeader, error) {
+	var h protectedHeader
+	for _, m := range []struct {
+		name string
+		dst  *string
+	}{{"alg", &h.Alg}, {"nonce", &h.Nonce}, {"url", &h.URL}, {"kid", &h.KID}} {
+		if raw, ok := fields[m.name]; ok {
+			if err := json.Unmarshal(raw, m.dst); err != nil {
+				return h, Malformed("JWS protected header member %q must be a string", m.name)
+			}
+		}
+	}
+	h.JWK = fields["jwk"]
+	return h, nil
 }
 
 func algAllowed(alg string) bool {
@@ -261,28 +341,9 @@ func (s *Server) verifyKID(r *http.Request, d *directory, p *parsedJWS) (*authed
 	if p.jwk != nil {
 		return nil, Malformed("JWS must have exactly one of jwk and kid")
 	}
-	id, err := s.accountIDFromKID(dir, p.header.KID)
+	acct, key, payload, err := s.verifyAccountSignature(r.Context(), dir, p)
 	if err != nil {
 		return nil, err
-	}
-	acct, err := s.store.GetAccount(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && acct.Directory != dir) {
-		return nil, AccountDoesNotExist("no account %q in this directory", truncate(p.header.KID, 256))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("look up account: %w", err)
-	}
-	var key jose.JSONWebKey
-	if err := key.UnmarshalJSON(acct.KeyJWK); err != nil {
-		return nil, fmt.Errorf("stored key of account %s: %w", acct.ID, err)
-	}
-	payload, err := p.verifyWith(&key)
-	if err != nil {
-		return nil, err
-	}
-	// RFC 8555 §7.3.6: a deactivated account's requests are refused.
-	if acct.Status != storage.StatusValid {
-		return nil, Unauthorized("account is %s", acct.Status)
 	}
 	if err := s.checkURLAndNonce(r, p); err != nil {
 		return nil, err
@@ -291,7 +352,37 @@ func (s *Server) verifyKID(r *http.Request, d *directory, p *parsedJWS) (*authed
 	if err != nil {
 		return nil, err
 	}
-	return &authedRequest{URL: p.header.URL, Directory: dir, Account: acct, JWK: &key, Payload: payload, PostAsGet: pag}, nil
+	return &authedRequest{URL: p.header.URL, Directory: dir, Account: acct, JWK: key, Payload: payload, PostAsGet: pag}, nil
+}
+
+// verifyAccountSignature finds the valid account of directory dir that kid
+// names and checks the JWS signature with its key; it returns the account,
+// its key and the verified payload. It leaves url and nonce to the caller.
+func (s *Server) verifyAccountSignature(ctx context.Context, dir string, p *parsedJWS) (*storage.Account, *jose.JSONWebKey, []byte, error) {
+	id, err := s.accountIDFromKID(dir, p.header.KID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	acct, err := s.store.GetAccount(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && acct.Directory != dir) {
+		return nil, nil, nil, AccountDoesNotExist("no account %q in this directory", truncate(p.header.KID, 256))
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("look up account: %w", err)
+	}
+	var key jose.JSONWebKey
+	if err := key.UnmarshalJSON(acct.KeyJWK); err != nil {
+		return nil, nil, nil, fmt.Errorf("stored key of account %s: %w", acct.ID, err)
+	}
+	payload, err := p.verifyWith(&key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// RFC 8555 §7.3.6: a deactivated account's requests are refused.
+	if acct.Status != storage.StatusValid {
+		return nil, nil, nil, Unauthorized("account is %s", acct.Status)
+	}
+	return acct, &key, payload, nil
 }
 
 // selfAuthenticatedPOST verifies a request signed by the key it carries in

@@ -187,7 +187,14 @@ func (s *Server) serveRoute(rt route) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		}
-		err := rt.handle(c)
+		var err error
+		if r.ContentLength > maxBodyBytes {
+			// Refused before any handler runs, so a route that would not
+			// read its body refuses an announced oversized one too.
+			err = errTooLarge()
+		} else {
+			err = rt.handle(c)
+		}
 		if rt.action != "" {
 			outcome, detail := storage.OutcomeSuccess, c.detail
 			if err != nil {

@@ -19,6 +19,11 @@ import (
 
 // Reading requests: JSON bodies, query parameters and page cursors.
 
+// errTooLarge is the problem of a body larger than maxBodyBytes.
+func errTooLarge() error {
+	return newAPIError(kindTooLarge, http.StatusRequestEntityTooLarge, "the request body exceeds %d KiB", maxBodyBytes>>10)
+}
+
 // decodeBody decodes the request's JSON object into v, refusing unknown
 // fields and trailing data. An empty body is an error unless optional.
 func (c *call) decodeBody(v any, optional bool) error {
@@ -32,7 +37,7 @@ func (c *call) decodeBody(v any, optional bool) error {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return newAPIError(kindTooLarge, http.StatusRequestEntityTooLarge, "the request body exceeds %d KiB", maxBodyBytes>>10)
+			return errTooLarge()
 		}
 		return malformed("the request body could not be read: %v", err)
 	}

@@ -126,7 +126,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header())
 	r.Body = http.MaxBytesReader(w, r.Body, dashMaxForm)
 	if err := r.ParseForm(); err != nil {
-		s.renderLogin(w, r, http.StatusBadRequest, dashboardPrefix, "The form could not be read; try again.")
+		s.renderLogin(w, r, formErrorStatus(err), dashboardPrefix, "The form could not be read; try again.")
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
@@ -164,6 +164,15 @@ func (s *Server) logout(d *dashReq) error {
 	d.s.ClearSession(d.w)
 	http.Redirect(d.w, d.r, dashboardPrefix+"login", http.StatusSeeOther)
 	return nil
+}
+
+// formErrorStatus is the status of a form that could not be parsed: 413
+// when it is larger than dashMaxForm (the reader stopped there), else 400.
+func formErrorStatus(err error) int {
+	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
 }
 
 // dashHandler is a page or form handler; an error is rendered as an error
@@ -228,7 +237,7 @@ func (s *Server) dashPost(need storage.Role, action, object string, h dashHandle
 			d.object = strings.ReplaceAll(d.object, "{"+k+"}", v)
 		}
 		if err := r.ParseForm(); err != nil {
-			d.fail(dashErrorf(http.StatusBadRequest, "The form could not be read."))
+			d.fail(dashErrorf(formErrorStatus(err), "The form could not be read."))
 			return
 		}
 		dir := mux.Vars(r)["name"]

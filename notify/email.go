@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -248,7 +250,11 @@ func buildMessage(from *mail.Address, to []*mail.Address, subject string, body [
 	header("X-Acmegate-Event", encodeHeaderText(eventType))
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b)
-	body = bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
+	// One line break character: a lone CR is a line break too, and
+	// mime/quotedprintable, which tracks a CR to join it with the next LF,
+	// forgets to reset that after an encoded byte, so "\r\xf9\n" would lose
+	// its second line break (found by FuzzEmailMessage).
+	body = bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	_, _ = qp.Write(body) // writes to a bytes.Buffer do not fail
 	_ = qp.Close()
 	return b.Bytes()
@@ -259,16 +265,41 @@ func buildMessage(from *mail.Address, to []*mail.Address, subject string, body [
 const maxSubject = 200
 
 // encodeHeaderText makes s one header value: control characters (line
-// breaks above all) become spaces, runs of spaces one, and anything not
-// printable ASCII an RFC 2047 encoded word, folded between words.
+// breaks above all) become spaces, runs of spaces one, invalid UTF-8 U+FFFD
+// (the words are labelled utf-8), and anything not printable ASCII an
+// RFC 2047 encoded word, folded between words.
 func encodeHeaderText(s string) string {
-	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+	s = strings.Join(strings.FieldsFunc(strings.ToValidUTF8(s, "\uFFFD"), func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
 	}), " ")
 	if r := []rune(s); len(r) > maxSubject {
 		s = string(r[:maxSubject-1]) + "…"
 	}
+	if strings.Contains(s, "=?") {
+		// Printable ASCII is left as it is by mime, but text that looks
+		// like an encoded word would be decoded by mail readers into
+		// something else than what was sent (found by FuzzEmailMessage).
+		return encodeWordsB(s)
+	}
 	return strings.ReplaceAll(mime.QEncoding.Encode("utf-8", s), "?= =?", "?=\r\n =?")
+}
+
+// encodeWordsB encodes all of s as RFC 2047 "B" encoded words of at most 75
+// characters (§2), split between characters (§5), folded onto lines of
+// their own.
+func encodeWordsB(s string) string {
+	const prefix, suffix = "=?utf-8?b?", "?="
+	chunk := (75 - len(prefix) - len(suffix)) / 4 * 3 // text bytes per word
+	var words []string
+	for s != "" {
+		n := min(len(s), chunk)
+		for n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		words = append(words, prefix+base64.StdEncoding.EncodeToString([]byte(s[:n]))+suffix)
+		s = s[n:]
+	}
+	return strings.Join(words, "\r\n ")
 }
 
 func domainOf(addr string) string {

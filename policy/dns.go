@@ -55,7 +55,9 @@ func wellFormedDNS(name string) (string, *Error) {
 		}
 	}
 	if wildcard {
-		labels = append(labels, "*")
+		// The "*" is the leftmost label: counted, but never the TLD
+		// ("*.0.0" once passed the all-numeric check below; FuzzIdentifier).
+		labels = append([]string{"*"}, labels...)
 	}
 	// A single label is a TLD or a host name only meaningful inside one
 	// network; neither belongs in a certificate.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -61,6 +62,12 @@ func loadHierarchy(dir string) (*hierarchy, error) {
 			strings.Join(present, ", "), strings.Join(missing, ", "))
 	}
 
+	for _, name := range []string{rootKeyFile, interKeyFile} {
+		if err := checkKeyMode(filepath.Join(dir, name)); err != nil {
+			return nil, err
+		}
+	}
+
 	var h hierarchy
 	var err error
 	if h.root, err = readCert(filepath.Join(dir, rootCertFile)); err != nil {
@@ -79,6 +86,26 @@ func loadHierarchy(dir string) (*hierarchy, error) {
 		return nil, err
 	}
 	return &h, nil
+}
+
+// checkKeyMode refuses a private key file that anyone but its owner may
+// read or write: a CA key others can read is a compromised CA, and one they
+// can write lets them substitute their own. The CA is refused rather than
+// the mode silently repaired, so the operator learns the key may have
+// leaked. (On Windows, file modes do not carry this information.)
+func checkKeyMode(path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s is accessible to group or others (mode %04o); a CA private key must be mode 0600: check who may have read it, then run chmod 600 %s",
+			path, perm, path)
+	}
+	return nil
 }
 
 // check catches files that do not belong together (a key copied from another

@@ -29,6 +29,11 @@ type AdminConfig struct {
 	OnACMEListener bool `yaml:"on_acme_listener"`
 	// SessionLifetime bounds a dashboard session. Default: 8h.
 	SessionLifetime time.Duration `yaml:"session_lifetime"`
+	// PProf mounts Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the admin listener, for admin-role bearer tokens
+	// only (docs/performance.md). Needs the admin listener: it is refused
+	// with listen "off" or on_acme_listener. Default: false.
+	PProf bool `yaml:"pprof"`
 }
 
 // adminOff disables the admin listener.
@@ -48,6 +53,11 @@ func (c *AdminConfig) validate() error {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("config: admin.listen %q must be host:port or %q", c.Listen, adminOff)
 		}
+	}
+	if c.PProf && (c.Listen == adminOff || c.OnACMEListener) {
+		// Profiles reveal memory contents and cost CPU: never on the
+		// listener the subscribers reach.
+		return errors.New("config: admin.pprof needs the admin listener (admin.listen not \"off\", admin.on_acme_listener false)")
 	}
 	if c.SessionLifetime < time.Minute || c.SessionLifetime > 30*24*time.Hour {
 		return fmt.Errorf("config: admin.session_lifetime %v must be between 1m and 720h", c.SessionLifetime)
@@ -105,15 +115,7 @@ func listenAdmin(cfg *Config, localCA *local.CA, h http.Handler, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (admin.listen; \"off\" disables it): %w", cfg.Admin.Listen, err)
 	}
-	a := &adminListener{ln: ln, srv: &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// Long enough for a CSV export of a large inventory.
-		WriteTimeout: 5 * time.Minute,
-		IdleTimeout:  120 * time.Second,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}}
+	a := &adminListener{ln: ln, srv: newHTTPServer(h, adminListenerLimits(), log)}
 	scheme := "http"
 	if !cfg.TLS.Disabled {
 		tlsCfg, err := serverTLS(cfg, localCA, ln.Addr())

@@ -67,6 +67,8 @@ type SectigoBackendConfig struct {
 	// approver (default 5m).
 	PollInterval         time.Duration `yaml:"poll_interval"`
 	ApprovalPollInterval time.Duration `yaml:"approval_poll_interval"`
+	// Timeout bounds each call to the SCM API (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // SectigoProfileYAML maps a profile name to an SCM certificate type.
@@ -175,7 +177,7 @@ func openBackend(bc BackendConfig, dataDir string, log *slog.Logger, client *htt
 			return nil, fmt.Errorf("backend %s: the sectigo section is missing", bc.Name)
 		}
 		cfg := sectigo.Config{Name: bc.Name, BaseURL: c.BaseURL, CustomerURI: c.CustomerURI, Login: c.Login, OrgID: c.OrgID, Logger: log, HTTPClient: client, RootCAs: roots,
-			PollInterval: c.PollInterval, ApprovalPollInterval: c.ApprovalPollInterval}
+			PollInterval: c.PollInterval, ApprovalPollInterval: c.ApprovalPollInterval, Timeout: c.Timeout}
 		for _, p := range c.Profiles {
 			cfg.Profiles = append(cfg.Profiles, sectigo.ProfileMap{Name: p.Name, CertTypeID: p.CertTypeID, Term: p.Term, Description: p.Description})
 		}

@@ -104,6 +104,9 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sealing key: %w", err)
 	}
+	if err := ownerOnly("sealing key (secrets.key_file)", path); err != nil {
+		return nil, err
+	}
 	if len(key) != 32 {
 		return nil, fmt.Errorf("sealing key %s must hold exactly 32 bytes, it holds %d", path, len(key))
 	}

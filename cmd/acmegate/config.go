@@ -97,7 +97,19 @@ type StorageConfig struct {
 	// URLFile names a file holding the URL, so the password stays out of
 	// the config file.
 	URLFile string `yaml:"url_file"`
+	// Nonces is "local" (kept in this process: no database write per
+	// request, but a nonce is good only at the instance that minted it)
+	// or "shared" (redeemed in the database, good at every instance).
+	// Default: local with sqlite, shared with postgres. See
+	// docs/performance.md.
+	Nonces string `yaml:"nonces"`
 }
+
+// Nonce modes (storage.nonces).
+const (
+	noncesLocal  = "local"
+	noncesShared = "shared"
+)
 
 // CAConfig selects and configures the CA backend.
 type CAConfig struct {
@@ -161,6 +173,10 @@ type LimitsConfig struct {
 	// another may take it over if it stops renewing it (it died).
 	// Default: 30s.
 	JobLease time.Duration `yaml:"job_lease"`
+	// IssuanceDeadline is how long an order may stay processing while an
+	// upstream CA fails or keeps it pending; then it becomes invalid with
+	// the upstream's reason. Default: 24h.
+	IssuanceDeadline time.Duration `yaml:"issuance_deadline"`
 }
 
 // LogConfig configures logging.
@@ -229,6 +245,10 @@ func (c *Config) setDefaults() {
 	}
 	str(&c.Storage.Driver, "sqlite")
 	str(&c.Storage.Path, filepath.Join(c.DataDir, "acmegate.db"))
+	if c.Storage.Driver == "sqlite" {
+		str(&c.Storage.Nonces, noncesLocal)
+	}
+	str(&c.Storage.Nonces, noncesShared)
 	str(&c.CA.Backend, "local")
 	str(&c.CA.Local.Dir, c.DataDir)
 	str(&c.CA.Local.KeyType, "P-256")
@@ -258,6 +278,9 @@ func (c *Config) validate() error {
 		}
 	default:
 		return fmt.Errorf("config: storage.driver %q is not supported (use sqlite or postgres)", c.Storage.Driver)
+	}
+	if c.Storage.Nonces != noncesLocal && c.Storage.Nonces != noncesShared {
+		return fmt.Errorf("config: storage.nonces %q must be %s or %s", c.Storage.Nonces, noncesLocal, noncesShared)
 	}
 	if c.CA.Backend != "local" {
 		return fmt.Errorf("config: ca.backend %q is not supported (use local)", c.CA.Backend)

@@ -83,6 +83,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	warnLooseSecretFiles(cfg, log)
 	comp, err := openComponents(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -159,6 +160,8 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		MaxBodyBytes:          cfg.Limits.MaxBodyBytes,
 		Workers:               cfg.Limits.Workers,
 		JobLease:              cfg.Limits.JobLease,
+		IssuanceDeadline:      cfg.Limits.IssuanceDeadline,
+		LocalNonces:           cfg.Storage.Nonces == noncesLocal,
 	})
 	if err != nil {
 		ln.Close()
@@ -174,14 +177,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if cfg.Admin.OnACMEListener {
 		handler = withAdmin(handler, adm.Handler())
 	}
-	httpSrv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	httpSrv := newHTTPServer(handler, acmeListenerLimits(), log)
 	if !cfg.TLS.Disabled {
 		tlsCfg, err := serverTLS(cfg, localCA, ln.Addr())
 		if err != nil {
@@ -197,7 +193,11 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	case cfg.Admin.OnACMEListener:
 		adminURL = publicURL + "/admin/"
 	case cfg.Admin.Listen != adminOff:
-		if adminLn, err = listenAdmin(cfg, localCA, adm.Handler(), log); err != nil {
+		adminH := adm.Handler()
+		if cfg.Admin.PProf {
+			adminH = withPProf(adminH, adm.Authenticate)
+		}
+		if adminLn, err = listenAdmin(cfg, localCA, adminH, log); err != nil {
 			ln.Close()
 			return err
 		}
@@ -259,7 +259,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 // serverTLS is the listener's TLS configuration: the configured files, or a
 // certificate the local CA issues at every start.
 func serverTLS(cfg *Config, localCA *local.CA, addr net.Addr) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := newTLSConfig()
 	if cfg.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {

@@ -5,6 +5,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/acmegate/acmegate/storage"
+	"github.com/acmegate/acmegate/storage/storagetest"
 )
 
 // BenchmarkRedeemNonce measures one nonce redemption, the write every ACME
@@ -43,5 +46,14 @@ func BenchmarkRedeemNonce(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkStore runs the storage hot-path benchmarks of storagetest.Bench
+// on a fresh schema each.
+func BenchmarkStore(b *testing.B) {
+	url := serverURL(b)
+	storagetest.Bench(b, func(b *testing.B) storage.Store {
+		return openStore(b, url, freshSchema(b, url))
 	})
 }

@@ -20,6 +20,17 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// so it is prepared once; SQLite probes the primary key for each id.
 	sqlGetAuthzs = `SELECT ` + authzColumns + ` FROM authorizations
 WHERE id IN (SELECT value FROM json_each(?))`
+	// One authorization (the usual order has one name) with its
+	// challenges in one statement, so in one snapshot without an explicit
+	// transaction; an authorization without challenges (pre-validated)
+	// yields one row of empty challenge columns.
+	sqlGetAuthzWithChallenges = `SELECT a.id, a.directory, a.account_id, a.identifier_type, a.identifier_value,
+    a.wildcard, a.status, a.expires, a.created_at, a.updated_at,
+    coalesce(c.id, ''), coalesce(c.type, ''), coalesce(c.status, ''), coalesce(c.token, ''),
+    coalesce(c.validated, '` + zeroTime + `'), c.error, coalesce(c.updated_at, '` + zeroTime + `')
+FROM authorizations a LEFT JOIN challenges c ON c.authz_id = a.id
+WHERE a.id = ?
+ORDER BY c.position`
 	// RFC 8555 §7.1.4 leaves reuse to the server; acmegate reuses only valid
 	// authorizations that outlive the certificate's notBefore.
 	sqlFindReusableAuthz = `SELECT ` + authzColumns + ` FROM authorizations
@@ -79,6 +90,13 @@ func (s *Store) GetAuthorizations(ctx context.Context, ids []string) ([]*storage
 	if len(ids) == 0 {
 		return []*storage.Authorization{}, nil
 	}
+	if len(ids) == 1 {
+		a, err := s.getAuthorization(ctx, ids[0])
+		if err != nil {
+			return nil, err
+		}
+		return []*storage.Authorization{a}, nil
+	}
 	byID := make(map[string]*storage.Authorization, len(ids))
 	err := s.inRead(ctx, func(q queryer) error {
 		rows, err := q.query(ctx, sqlGetAuthzs, jval(ids))
@@ -110,6 +128,47 @@ func (s *Store) GetAuthorizations(ctx context.Context, ids []string) ([]*storage
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// getAuthorization reads one authorization and its challenges.
+func (s *Store) getAuthorization(ctx context.Context, id string) (*storage.Authorization, error) {
+	rows, err := s.reader().query(ctx, sqlGetAuthzWithChallenges, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get authorization %q: %w", id, err)
+	}
+	defer rows.Close()
+	var a *storage.Authorization
+	for rows.Next() {
+		var (
+			b          storage.Authorization
+			idType, st string
+			c          storage.Challenge
+			ctyp, cst  string
+		)
+		err := rows.Scan(&b.ID, &b.Directory, &b.AccountID, &idType, &b.Identifier.Value, &b.Wildcard,
+			&st, tscan(&b.Expires), tscan(&b.CreatedAt), tscan(&b.UpdatedAt),
+			&c.ID, &ctyp, &cst, &c.Token, tscan(&c.Validated), &c.Error, tscan(&c.UpdatedAt))
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: get authorization %q: %w", id, classify(err))
+		}
+		if a == nil {
+			b.Identifier.Type = storage.IdentifierType(idType)
+			b.Status = storage.Status(st)
+			b.Challenges = []storage.Challenge{}
+			a = &b
+		}
+		if c.ID != "" {
+			c.AuthzID, c.Type, c.Status = a.ID, storage.ChallengeType(ctyp), storage.Status(cst)
+			a.Challenges = append(a.Challenges, c)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: get authorization %q: %w", id, classify(err))
+	}
+	if a == nil {
+		return nil, notFound("authorization", id)
+	}
+	return a, nil
 }
 
 // FindReusableAuthorization returns the valid authorization of accountID for

@@ -16,6 +16,9 @@ import (
 // once).
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
+// zeroTime is the zero time.Time as stored, for SQL that needs the literal.
+const zeroTime = "0001-01-01T00:00:00.000000000Z"
+
 // timeValue binds a time.Time as a timeLayout string.
 type timeValue struct{ t time.Time }
 

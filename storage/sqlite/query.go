@@ -39,7 +39,7 @@ func statements() []string {
 		sqlCountOrdersInDirectory, sqlCountOrdersOfAccount, sqlCountFailedValidations,
 		sqlCountPendingAuthzs,
 
-		sqlInsertAuthz, sqlInsertChallenge, sqlGetAuthzs, sqlGetChallengesOf,
+		sqlInsertAuthz, sqlInsertChallenge, sqlGetAuthzs, sqlGetAuthzWithChallenges, sqlGetChallengesOf,
 		sqlFindReusableAuthz, sqlDeactivateAuthz, sqlAuthzExists,
 		sqlGetChallenge, sqlStartChallenge, sqlFinishChallenge, sqlFollowChallenge,
 		sqlChallengeExists,
@@ -47,7 +47,7 @@ func statements() []string {
 		sqlInsertCertificate, sqlGetCertificate, sqlGetCertificateBySerial,
 		sqlRevokeCertificate, sqlCertificateExists, sqlSetRenewEarly,
 
-		sqlInsertJob, sqlMarkRevocationPending, sqlLeaseJobs, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs, sqlRenewLease,
+		sqlInsertJob, sqlMarkRevocationPending, sqlLeaseJobs, sqlJobDue, sqlCompleteJob, sqlRetryJob, sqlReleaseJobs, sqlRenewLease,
 
 		sqlRedeemNonce, sqlPurgeNonces, sqlGetSecret, sqlInsertSecret,
 
@@ -98,9 +98,21 @@ func closeAll(stmts map[string]*sql.Stmt) error {
 type queryer struct {
 	stmts map[string]*sql.Stmt
 	tx    *sql.Tx
+	// ctx, when set, replaces the context a method passes: the group
+	// commit runs a started write to its end (see batch.go).
+	ctx context.Context
+}
+
+// context is the context a statement runs under.
+func (q queryer) context(ctx context.Context) context.Context {
+	if q.ctx != nil {
+		return q.ctx
+	}
+	return ctx
 }
 
 func (q queryer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	ctx = q.context(ctx)
 	st, ok := q.stmts[query]
 	if !ok {
 		return nil, fmt.Errorf("sqlite: statement not prepared: %.60q", query)
@@ -116,6 +128,7 @@ func (q queryer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // exec runs a statement that returns no rows, mapping uniqueness violations
 // to storage.ErrConflict.
 func (q queryer) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = q.context(ctx)
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -142,6 +155,7 @@ func (q queryer) execAffected(ctx context.Context, query string, args ...any) (i
 
 // query runs a statement that returns rows.
 func (q queryer) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = q.context(ctx)
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -173,6 +187,7 @@ func (r row) Scan(dest ...any) error {
 
 // queryRow runs a statement that returns at most one row.
 func (q queryer) queryRow(ctx context.Context, query string, args ...any) row {
+	ctx = q.context(ctx)
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return row{err: err}

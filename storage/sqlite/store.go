@@ -59,6 +59,9 @@ type Store struct {
 	read   *sql.DB
 	wstmts map[string]*sql.Stmt
 	rstmts map[string]*sql.Stmt
+	// writes runs every write transaction on the write connection, with
+	// group commit (batch.go).
+	writes *committer
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -119,6 +122,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.rstmts, err = prepareAll(ctx, s.read); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
+	s.writes = newCommitter(s.write, s.wstmts)
 	return s, nil
 }
 
@@ -156,6 +160,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // statements and both pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.writes != nil {
+		s.writes.close()
+	}
 	if s.write != nil {
 		if _, err := s.write.Exec(`PRAGMA optimize`); err != nil {
 			errs = append(errs, err)
@@ -189,9 +196,14 @@ func (s *Store) reader() queryer { return queryer{stmts: s.rstmts} }
 
 // inWrite runs fn in one write transaction (BEGIN IMMEDIATE), committing if
 // fn returns nil and rolling back otherwise, so a failed method writes
-// nothing.
+// nothing. The transaction may be shared with concurrent writes (group
+// commit, batch.go); fn must use the queryer it is given, and the writes
+// are committed when inWrite returns nil.
 func (s *Store) inWrite(ctx context.Context, fn func(q queryer) error) error {
-	return inTx(ctx, s.write, s.wstmts, fn)
+	if s.writes == nil {
+		return errClosed
+	}
+	return s.writes.write(ctx, fn)
 }
 
 // inRead runs fn in one read transaction, so every query in it sees the same
