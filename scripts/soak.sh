@@ -35,7 +35,8 @@
 #   SOAK_POSTGRES=postgres://postgres@127.0.0.1:5432  (database acmegate_soak
 #                            is dropped and created there; on a server
 #                            without autovacuum the script runs
-#                            VACUUM (ANALYZE) after every slice instead)
+#                            VACUUM (ANALYZE) after every slice instead,
+#                            unless SOAK_VACUUM=0)
 #   SOAK_MAX_RSS_GROWTH=25 SOAK_MAX_GOROUTINE_GROWTH=25 SOAK_MAX_FD_GROWTH=25
 #                            percent, last quarter over first quarter; the
 #                            goroutine and descriptor checks allow 10 more
@@ -108,6 +109,7 @@ if [ "$STORE" = postgres ]; then
   # empty are never revisited, so every issuance costs more than the last
   # for reasons no production server has. Stand in for it between slices.
   AUTOVACUUM=$(psql "$PG/postgres?sslmode=disable" -tAc 'SHOW autovacuum')
+  [ "${SOAK_VACUUM:-auto}" = 0 ] && AUTOVACUUM=on
   [ "$AUTOVACUUM" = on ] || echo "PostgreSQL runs without autovacuum: VACUUM (ANALYZE) after every slice stands in for it"
 fi
 cat >"$work/acmegate.yaml" <<EOF
