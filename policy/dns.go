@@ -24,10 +24,20 @@ func wellFormedDNS(name string) (string, *Error) {
 	// certificate (RFC 5280 §7), so internationalised names arrive as
 	// A-labels (RFC 5890 §2.3.2.1).
 	if !isASCII(name) {
-		if alabel, err := idna.Lookup.ToASCII(name); err == nil {
-			return "", newError(KindMalformed, "the DNS name contains non-ASCII characters; send its A-label form %q", alabel)
+		alabel, err := idna.Lookup.ToASCII(name)
+		if err != nil {
+			return "", newError(KindMalformed, "the DNS name contains non-ASCII characters and has no valid A-label form")
 		}
-		return "", newError(KindMalformed, "the DNS name contains non-ASCII characters and has no valid A-label form")
+		// Lookup converts what IDNA2008 refuses (emoji); hint only at an
+		// A-label form this function would accept, not one refused next.
+		for l := range strings.SplitSeq(strings.ToLower(alabel), ".") {
+			if strings.HasPrefix(l, "xn--") {
+				if err := wellFormedALabel(l); err != nil {
+					return "", newError(KindMalformed, "the DNS name contains non-ASCII characters and has no valid A-label form: %s", err.Detail)
+				}
+			}
+		}
+		return "", newError(KindMalformed, "the DNS name contains non-ASCII characters; send its A-label form %q", alabel)
 	}
 	name = strings.ToLower(name)
 	if _, err := netip.ParseAddr(name); err == nil {
@@ -111,15 +121,30 @@ func wellFormedLabel(label string) *Error {
 
 // wellFormedALabel enforces RFC 8555 §7.1.4: "Servers MUST verify any
 // identifier values that begin with the ASCII-Compatible Encoding prefix
-// "xn--" as defined in [RFC5890] are properly encoded." The label must be
-// valid Punycode that decodes to a U-label IDNA2008 permits (RFC 5891 §4.2
-// with UTS #46 registration rules: no disallowed code points, no all-ASCII
-// result, bidi and joiner rules). Punycode decoding of a lower-case label is
-// one-to-one, so a label that decodes is also the canonical spelling of its
-// U-label.
+// "xn--" as defined in [RFC5890] are properly encoded." The label must be an
+// A-label (RFC 5890 §2.3.2.1): valid Punycode that decodes to a U-label
+// IDNA2008 permits and encodes back to the same label. idna2008Refusal
+// applies RFC 5892 (the code points and their contexts), which x/net/idna
+// does not: it implements UTS #46, which accepts symbols and emoji.
+// idna.Registration then applies the rest of RFC 5891 §5.4 (NFC, hyphens,
+// leading combining marks, joiners, bidi, and no code point that case
+// folding or NFKC would change). Each refusal names the label and, when it
+// decodes, what it decodes to.
 func wellFormedALabel(label string) *Error {
+	u, err := idna.Punycode.ToUnicode(label)
+	if err != nil {
+		return newError(KindMalformed, "the label %q is not a valid IDNA A-label: it is not valid Punycode", label)
+	}
+	// The round trip gives an identifier a single spelling, and catches
+	// Punycode of surrogate code points, which decodes to U+FFFD.
+	if back, err := idna.Punycode.ToASCII(u); err != nil || back != label {
+		return newError(KindMalformed, "the label %q is not a valid IDNA A-label: its Punycode does not decode to Unicode characters one-to-one (decoding and encoding again gives %q)", label, back)
+	}
+	if why := idna2008Refusal(u); why != "" {
+		return newError(KindMalformed, "the label %q is not a valid IDNA A-label: it decodes to %q, and %s", label, u, why)
+	}
 	if _, err := idna.Registration.ToUnicode(label); err != nil {
-		return newError(KindMalformed, "the label %q is not a valid IDNA A-label", label)
+		return newError(KindMalformed, "the label %q is not a valid IDNA A-label: it decodes to %q, which breaks the IDNA2008 rules for U-labels (RFC 5891 §5.4: NFC, no upper-case or compatibility characters, no leading combining mark, joiner and bidi rules)", label, u)
 	}
 	return nil
 }

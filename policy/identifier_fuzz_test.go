@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"golang.org/x/net/idna"
 )
@@ -19,7 +20,8 @@ import (
 // as the lower case of what was sent, an address as the canonical form of
 // what was sent; every accepted DNS name is lower-case ASCII LDH without a
 // trailing dot, labels of 1–63 characters, at most 253 in all, "*" only as
-// a whole leftmost label, A-labels that round-trip through IDNA; every
+// a whole leftmost label, A-labels that round-trip through IDNA and decode
+// to letters, marks and digits as IDNA2008 requires; every
 // accepted address is canonical, without zone, not IPv4-mapped; a name's
 // upper-case spelling gets the same answer; refusals name each refused
 // identifier as sent. A restrictive policy (allowed and denied domains and
@@ -218,6 +220,11 @@ func normalForm(id Identifier) string {
 	return strings.ToLower(id.Value)
 }
 
+// idna2008Extras are the code points outside letters, marks and decimal
+// digits that an IDNA2008 U-label may contain: the PVALID and CONTEXTO
+// exceptions of RFC 5892 §2.6 and the CONTEXTJ joiners.
+const idna2008Extras = "\u00B7\u0375\u05F3\u05F4\u30FB\u200C\u200D\u06FD\u06FE\u0F0B\u3007"
+
 // checkDNSForm checks an accepted DNS identifier against RFC 1035 §2.3.4,
 // RFC 5890 LDH labels and RFC 8555 §7.1.3 wildcards, independently of
 // wellFormedDNS.
@@ -253,6 +260,15 @@ func checkDNSForm(t *testing.T, name string) {
 			back, err := idna.Registration.ToASCII(u)
 			if err != nil || back != l {
 				t.Fatalf("accepted A-label %q decodes to %q, which encodes to %q (%v)", l, u, back, err)
+			}
+			// IDNA2008 (RFC 5892 §2.1, §2.6, Appendix A): letters, marks
+			// and decimal digits only, plus the exceptions and contextual
+			// code points; never a symbol such as an emoji, which UTS #46
+			// (and so idna.Registration) lets through.
+			for _, r := range u {
+				if !unicode.In(r, unicode.Ll, unicode.Lo, unicode.Lm, unicode.Mn, unicode.Mc, unicode.Nd) && !strings.ContainsRune(idna2008Extras, r) {
+					t.Fatalf("accepted A-label %q decodes to %q, which contains %U", l, u, r)
+				}
 			}
 		} else if len(l) >= 4 && l[2:4] == "--" {
 			t.Fatalf("accepted name %q has reserved label %q", name, l)

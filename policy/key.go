@@ -102,13 +102,23 @@ func (p *Policy) goodRSA(k *rsa.PublicKey, use keyUse) *Error {
 	}
 	// BR §6.1.5: the modulus is at least 2048 bits (or the directory's
 	// higher floor). The ceiling bounds the verification cost an attacker
-	// can impose with a huge key.
+	// can impose with a huge key; for account keys it is also the largest
+	// key the JWS library parses (see maxAccountRSABits).
+	maxBits := p.rsaMaxBits
+	if use == useAccount {
+		maxBits = p.accountRSAMaxBits
+		if p.rsaMinBits > maxBits {
+			// New ensures another account key type is allowed.
+			others := slices.DeleteFunc(p.keyTypes.names(use), func(t string) bool { return t == keyTypeRSA })
+			return newError(KindBadPublicKey, "RSA account keys are not accepted by this directory: its RSA minimum (%d bits) is above the largest RSA account key the server supports (%d bits); use an %s account key", p.rsaMinBits, maxBits, strings.Join(others, " or "))
+		}
+	}
 	size := k.N.BitLen()
 	if size < p.rsaMinBits {
 		return newError(KindBadPublicKey, "the RSA %s key's modulus is %d bits; the minimum is %d", use, size, p.rsaMinBits)
 	}
-	if size > p.rsaMaxBits {
-		return newError(KindBadPublicKey, "the RSA %s key's modulus is %d bits; the maximum is %d", use, size, p.rsaMaxBits)
+	if size > maxBits {
+		return newError(KindBadPublicKey, "the RSA %s key's modulus is %d bits; the maximum is %d", use, size, maxBits)
 	}
 	// BR §6.1.6: the public exponent is odd and at least 3, and SHOULD be
 	// in [2^16+1, 2^256-1]; like Boulder we make the SHOULD a MUST, and cap

@@ -12,6 +12,8 @@ import (
 	"crypto/rsa"
 	"math/big"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 func ecdsaKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
@@ -40,6 +42,8 @@ func TestGoodKey(t *testing.T) {
 	// An 8200-bit odd modulus.
 	n8200 := new(big.Int).Lsh(n, 8200-2048)
 	n8200.SetBit(n8200, 0, 1)
+	// Moduli that only their size can refuse.
+	n4096, n4097, n8192 := modulusOfBits(n, 4096), modulusOfBits(n, 4097), modulusOfBits(n, 8192)
 
 	p256 := ecdsaKey(t, elliptic.P256())
 	p384 := ecdsaKey(t, elliptic.P384())
@@ -67,7 +71,18 @@ func TestGoodKey(t *testing.T) {
 		{name: "RSA 2048", key: &rsaKey.PublicKey},
 		{name: "RSA 2048 as a value", key: rsaKey.PublicKey},
 		{name: "RSA 1024", key: rsaPub(n1024, 65537), wantAccount: "1024 bits; the minimum is 2048", wantCertificate: "1024 bits; the minimum is 2048"},
-		{name: "RSA 8200", key: rsaPub(n8200, 65537), wantAccount: "8200 bits; the maximum is 8192", wantCertificate: "8200 bits; the maximum is 8192"},
+		{name: "RSA 8200", key: rsaPub(n8200, 65537), wantAccount: "8200 bits; the maximum is 4096", wantCertificate: "8200 bits; the maximum is 8192"},
+		// Account keys stop at 4096 bits, the largest RSA JWK go-jose
+		// parses (maxAccountRSABits); certificate keys at RSAMaxBits.
+		{name: "RSA 4096", key: rsaPub(n4096, 65537)},
+		{name: "RSA 4097", key: rsaPub(n4097, 65537), wantAccount: "4097 bits; the maximum is 4096"},
+		{name: "RSA 8192", key: rsaPub(n8192, 65537), wantAccount: "8192 bits; the maximum is 4096"},
+		{name: "RSA 8192 with RSAMaxBits 16384", cfg: Config{RSAMaxBits: 16384}, key: rsaPub(n8192, 65537), wantAccount: "8192 bits; the maximum is 4096"},
+		{name: "RSA 4096 above a lower RSAMaxBits", cfg: Config{RSAMaxBits: 3072}, key: rsaPub(n4096, 65537), wantAccount: "4096 bits; the maximum is 3072", wantCertificate: "4096 bits; the maximum is 3072"},
+		{name: "RSA 4096 above AccountRSAMaxBits", cfg: Config{AccountRSAMaxBits: 3072}, key: rsaPub(n4096, 65537), wantAccount: "4096 bits; the maximum is 3072"},
+		{name: "RSA 4096 within AccountRSAMaxBits above RSAMaxBits", cfg: Config{RSAMaxBits: 3072, AccountRSAMaxBits: 4096}, key: rsaPub(n4096, 65537), wantCertificate: "4096 bits; the maximum is 3072"},
+		{name: "RSA minimum above every account key", cfg: Config{RSAMinBits: 6144}, key: rsaPub(n8192, 65537), wantAccount: "RSA account keys are not accepted by this directory: its RSA minimum (6144 bits) is above the largest RSA account key the server supports (4096 bits); use an ECDSA or Ed25519 account key"},
+		{name: "RSA minimum above every account key, ECDSA only", cfg: Config{RSAMinBits: 6144, AllowedKeyTypes: []string{"rsa", "ecdsa"}}, key: &rsaKey.PublicKey, wantAccount: "use an ECDSA account key", wantCertificate: "2048 bits; the minimum is 6144"},
 		{name: "RSA 2048 below a configured minimum", cfg: Config{RSAMinBits: 3072}, key: &rsaKey.PublicKey, wantAccount: "2048 bits; the minimum is 3072", wantCertificate: "2048 bits; the minimum is 3072"},
 		{name: "RSA without a modulus", key: &rsa.PublicKey{E: 65537}, wantAccount: "no modulus", wantCertificate: "no modulus"},
 		{name: "nil RSA key", key: (*rsa.PublicKey)(nil), wantAccount: "no account public key", wantCertificate: "no certificate public key"},
@@ -136,6 +151,40 @@ func TestGoodKey(t *testing.T) {
 				checkError(t, err, wantErr{Kind: KindBadPublicKey, Detail: check.want})
 			}
 		})
+	}
+}
+
+// modulusOfBits returns an odd number of exactly bits bits, derived from n
+// (bits > n.BitLen()), with no prime factor below 752: a modulus only its
+// size can refuse. It finds the factors by GCD with their product, not with
+// smallFactor.
+func modulusOfBits(n *big.Int, bits int) *big.Int {
+	product := big.NewInt(1)
+	for p := int64(2); p < 752; p++ {
+		if big.NewInt(p).ProbablyPrime(0) {
+			product.Mul(product, big.NewInt(p))
+		}
+	}
+	m := new(big.Int).Lsh(n, uint(bits-n.BitLen()))
+	m.SetBit(m, 0, 1)
+	one, two, gcd := big.NewInt(1), big.NewInt(2), new(big.Int)
+	for gcd.GCD(nil, nil, m, product).Cmp(one) != 0 {
+		m.Add(m, two)
+	}
+	if m.BitLen() != bits {
+		panic("modulusOfBits overflowed")
+	}
+	return m
+}
+
+// TestAccountRSAMaxIsJOSELimit pins maxAccountRSABits to the largest RSA key
+// go-jose parses: if a go-jose upgrade moves its limit, the account-key
+// policy must move with it (an allowed key go-jose refuses would be a
+// malformed JWS instead of a badPublicKey refusal).
+func TestAccountRSAMaxIsJOSELimit(t *testing.T) {
+	t.Parallel()
+	if maxAccountRSABits != jose.MaxRSAModulusBits {
+		t.Fatalf("maxAccountRSABits = %d, go-jose's MaxRSAModulusBits = %d", maxAccountRSABits, jose.MaxRSAModulusBits)
 	}
 }
 

@@ -35,6 +35,10 @@ const (
 	DefaultMaxNames   = 100
 	DefaultRSAMinBits = 2048
 	DefaultRSAMaxBits = 8192
+	// DefaultAccountRSAMaxBits is the default largest RSA account key: the
+	// largest the JWS library can parse (see maxAccountRSABits), or
+	// RSAMaxBits when that is lower.
+	DefaultAccountRSAMaxBits = maxAccountRSABits
 )
 
 // Bounds on the RSA settings an operator may choose.
@@ -45,6 +49,13 @@ const (
 	// maxRSABits is the ceiling of RSAMaxBits: crypto/rsa refuses to verify
 	// with larger keys, and they only serve to make verification slow.
 	maxRSABits = 16384
+	// maxAccountRSABits is the ceiling of AccountRSAMaxBits: go-jose, which
+	// parses the JWS of every ACME request, refuses an RSA JWK over
+	// jose.MaxRSAModulusBits (4096) bits. An account key above it could
+	// never sign a request, and allowing it would only turn the clear
+	// badPublicKey refusal into a malformed JWS. A test pins the two
+	// together; this package does not import go-jose.
+	maxAccountRSABits = 4096
 )
 
 // Config is the policy of one directory. The zero value is the default
@@ -63,9 +74,15 @@ type Config struct {
 	// RSAMinBits is the smallest acceptable RSA modulus, for account and
 	// certificate keys alike. It may not be below 2048. Default: 2048.
 	RSAMinBits int
-	// RSAMaxBits is the largest acceptable RSA modulus. It may not exceed
-	// 16384. Default: 8192.
+	// RSAMaxBits is the largest acceptable RSA modulus of a certificate
+	// key. It may not exceed 16384. It also lowers the default of
+	// AccountRSAMaxBits when set below 4096. Default: 8192.
 	RSAMaxBits int
+	// AccountRSAMaxBits is the largest acceptable RSA modulus of an
+	// account key. It may not exceed 4096, the largest RSA key the JWS
+	// library (go-jose) can parse, nor be below RSAMinBits. Default: the
+	// lower of 4096 and RSAMaxBits.
+	AccountRSAMaxBits int
 	// AccountCurves lists the ECDSA curves allowed for account keys, by
 	// name: "P-256", "P-384", "P-521". Default: all three, matching the JWS
 	// algorithms ES256, ES384 and ES512 that RFC 8555 clients use.
@@ -161,7 +178,8 @@ type Policy struct {
 	allowIP           bool
 	maxNames          int
 	rsaMinBits        int
-	rsaMaxBits        int
+	rsaMaxBits        int // certificate keys
+	accountRSAMaxBits int
 	accountCurves     []elliptic.Curve
 	certificateCurves []elliptic.Curve
 	keyTypes          keyTypes
@@ -194,9 +212,9 @@ func curveByName(name string) (elliptic.Curve, bool) {
 
 // New validates cfg, applies the defaults and returns the Policy. It fails on
 // settings that cannot be honoured (an unknown curve name, an RSA range
-// outside 2048–16384 bits, a negative name limit, a malformed domain,
-// pattern, network or key hash, contradictory switches) rather than
-// guessing.
+// outside 2048–16384 bits or an account-key one outside 2048–4096 bits, a
+// negative name limit, a malformed domain, pattern, network or key hash,
+// contradictory switches) rather than guessing.
 func New(cfg Config) (*Policy, error) {
 	p := &Policy{
 		allowWildcard:  !cfg.DenyWildcard,
@@ -219,6 +237,9 @@ func New(cfg Config) (*Policy, error) {
 	if p.rsaMinBits > p.rsaMaxBits {
 		return nil, fmt.Errorf("policy: RSAMinBits %d is above RSAMaxBits %d", p.rsaMinBits, p.rsaMaxBits)
 	}
+	if err := p.setAccountRSAMax(cfg.AccountRSAMaxBits); err != nil {
+		return nil, err
+	}
 	var err error
 	if p.accountCurves, err = curves("AccountCurves", cfg.AccountCurves, "P-256", "P-384", "P-521"); err != nil {
 		return nil, err
@@ -228,6 +249,9 @@ func New(cfg Config) (*Policy, error) {
 	}
 	if p.keyTypes, err = parseKeyTypes(cfg.AllowedKeyTypes, cfg.DenyEd25519AccountKeys); err != nil {
 		return nil, err
+	}
+	if p.rsaMinBits > p.accountRSAMaxBits && !p.keyTypes.ecdsa && !p.keyTypes.ed25519 {
+		return nil, fmt.Errorf("policy: RSAMinBits %d is above the largest RSA account key (%d bits) and AllowedKeyTypes allows no other account key type, so no account could be created; lower RSAMinBits or allow ECDSA", p.rsaMinBits, p.accountRSAMaxBits)
 	}
 	if p.blockedKeys, err = parseBlockedKeys(cfg.BlockedKeys); err != nil {
 		return nil, err
@@ -245,6 +269,26 @@ func New(cfg Config) (*Policy, error) {
 		return nil, fmt.Errorf("policy: MaxValidity %s is negative", p.maxValidity)
 	}
 	return p, nil
+}
+
+// setAccountRSAMax validates AccountRSAMaxBits, or derives its default from
+// RSAMaxBits, once rsaMinBits and rsaMaxBits are set.
+func (p *Policy) setAccountRSAMax(configured int) error {
+	if configured == 0 {
+		// The default keeps an operator's RSAMaxBits below 4096 binding for
+		// account keys, as it was when one setting covered both. An
+		// RSAMinBits above 4096 leaves no RSA account key; goodRSA says so.
+		p.accountRSAMaxBits = min(p.rsaMaxBits, DefaultAccountRSAMaxBits)
+		return nil
+	}
+	if configured > maxAccountRSABits {
+		return fmt.Errorf("policy: AccountRSAMaxBits %d is above %d: the JWS library (go-jose) cannot parse larger RSA keys, so no account could use one; RSAMaxBits sets the limit for certificate keys", configured, maxAccountRSABits)
+	}
+	if p.rsaMinBits > configured {
+		return fmt.Errorf("policy: RSAMinBits %d is above AccountRSAMaxBits %d", p.rsaMinBits, configured)
+	}
+	p.accountRSAMaxBits = configured
+	return nil
 }
 
 // setNameRules compiles the domain and pattern lists of cfg.

@@ -21,6 +21,13 @@ func TestNew(t *testing.T) {
 		{name: "RSA maximum above 16384", cfg: Config{RSAMaxBits: 16392}, wantErr: "RSAMaxBits 16392 is above 16384"},
 		{name: "RSA minimum above the default maximum", cfg: Config{RSAMinBits: 9000}, wantErr: "RSAMinBits 9000 is above RSAMaxBits 8192"},
 		{name: "RSA minimum above the maximum", cfg: Config{RSAMinBits: 4096, RSAMaxBits: 3072}, wantErr: "RSAMinBits 4096 is above RSAMaxBits 3072"},
+		{name: "account RSA maximum", cfg: Config{RSAMinBits: 3072, AccountRSAMaxBits: 3072}},
+		{name: "account RSA maximum of 4096", cfg: Config{AccountRSAMaxBits: 4096, RSAMaxBits: 16384}},
+		{name: "account RSA maximum above 4096", cfg: Config{AccountRSAMaxBits: 4097}, wantErr: "AccountRSAMaxBits 4097 is above 4096: the JWS library (go-jose) cannot parse larger RSA keys"},
+		{name: "account RSA maximum of 8192", cfg: Config{RSAMaxBits: 8192, AccountRSAMaxBits: 8192}, wantErr: "AccountRSAMaxBits 8192 is above 4096"},
+		{name: "RSA minimum above the account maximum", cfg: Config{RSAMinBits: 3072, AccountRSAMaxBits: 2048}, wantErr: "RSAMinBits 3072 is above AccountRSAMaxBits 2048"},
+		{name: "RSA minimum above every account key", cfg: Config{RSAMinBits: 6144}},
+		{name: "RSA minimum above every account key, RSA only", cfg: Config{RSAMinBits: 6144, AllowedKeyTypes: []string{"RSA"}}, wantErr: "RSAMinBits 6144 is above the largest RSA account key (4096 bits) and AllowedKeyTypes allows no other account key type"},
 		{name: "misspelt account curve", cfg: Config{AccountCurves: []string{"P256"}}, wantErr: `AccountCurves: unknown curve "P256"`},
 		{name: "P-224 certificate curve", cfg: Config{CertificateCurves: []string{"P-256", "P-224"}}, wantErr: `CertificateCurves: unknown curve "P-224"`},
 
@@ -35,6 +42,8 @@ func TestNew(t *testing.T) {
 		{name: "IP address as a domain", cfg: Config{AllowedDomains: []string{"192.0.2.1"}}, wantErr: "an IP address is not a domain; put networks in AllowedCIDRs"},
 		{name: "all-numeric TLD domain", cfg: Config{DeniedDomains: []string{"10.0.0"}}, wantErr: `the top-level label "0" is all-numeric`},
 		{name: "bad A-label domain", cfg: Config{AllowedDomains: []string{"xn--zz.example"}}, wantErr: "not a valid IDNA A-label"},
+		{name: "A-label domain IDNA2008 disallows", cfg: Config{AllowedDomains: []string{"xn--ls8h.example"}}, wantErr: `AllowedDomains: "xn--ls8h.example": the label "xn--ls8h" is not a valid IDNA A-label: it decodes to "💩", and IDNA2008 does not allow U+1F4A9`},
+		{name: "Unicode domain IDNA2008 disallows", cfg: Config{DeniedDomains: []string{"💩.example"}}, wantErr: `DeniedDomains: "💩.example": the label "xn--ls8h" is not a valid IDNA A-label`},
 		{name: "non-ASCII domain without an A-label", cfg: Config{AllowedDomains: []string{"\u0301a.example"}}, wantErr: "has no valid A-label form"},
 		{name: "overlong domain", cfg: Config{AllowedDomains: []string{nameOfLength(254)}}, wantErr: "254 characters long; the maximum is 253"},
 
@@ -46,6 +55,7 @@ func TestNew(t *testing.T) {
 		{name: "pattern with an empty label", cfg: Config{DeniedPatterns: []string{"*..example.com"}}, wantErr: "the pattern contains an empty label"},
 		{name: "pattern with a leading dot", cfg: Config{AllowedPatterns: []string{".example.com"}}, wantErr: "the pattern contains an empty label"},
 		{name: "pattern with an underscore", cfg: Config{AllowedPatterns: []string{"*._tcp.example.com"}}, wantErr: `the label "_tcp" contains an underscore`},
+		{name: "pattern with an A-label IDNA2008 disallows", cfg: Config{DeniedPatterns: []string{"*.xn--ls8h.example"}}, wantErr: `DeniedPatterns: "*.xn--ls8h.example": the label "xn--ls8h" is not a valid IDNA A-label`},
 		{name: "pattern with a bad A-label", cfg: Config{AllowedPatterns: []string{"*.xn--zz.example"}}, wantErr: "not a valid IDNA A-label"},
 
 		// Networks.
