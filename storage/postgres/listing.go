@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,17 +19,8 @@ import (
 // generic plans no index to use. pgx prepares and caches each distinct
 // text like any other statement; there are at most a few dozen.
 
-// pageLimit applies the listings' page size rule: 0 or less means 100,
-// more than 1000 means 1000.
-func pageLimit(limit int) int {
-	switch {
-	case limit <= 0:
-		return defaultPageLimit
-	case limit > maxPageLimit:
-		return maxPageLimit
-	}
-	return limit
-}
+// pageLimit applies the listings' page size rule, storage.PageLimit.
+func pageLimit(limit int) int { return storage.PageLimit(limit) }
 
 // where collects the conditions of a dynamic statement and their arguments.
 type where struct {
@@ -103,7 +93,7 @@ func containsPattern(s string) string {
 // extra row only says there is a next page. key returns the sort key and
 // id of a row, from which the next page's cursor is made.
 func listPage[T any](ctx context.Context, s *Store, limit int, scan func(scanner) (T, error),
-	key func(T) (time.Time, string), order, query string, args ...any) ([]T, string, error) {
+	key func(T) (time.Time, string), order storage.KeyOrder, query string, args ...any) ([]T, string, error) {
 	var out []T
 	more := false
 	err := s.queryEach(ctx, func(rows pgx.Rows) error {
@@ -155,57 +145,41 @@ func listCreatedPage[T any](ctx context.Context, s *Store, table, columns string
 	return listPage(ctx, s, limit, scan, key, orderCreated, query, w.args...)
 }
 
-// Sort orders of the keyset listings, named in their cursors so that a
-// cursor of one order is refused by a listing in another.
+// Sort orders of the keyset listings (see storage.KeyOrder).
 const (
-	orderCreated = "created" // (created_at, id) descending
-	orderExpiry  = "expiry"  // (not_after, id) ascending
+	orderCreated = storage.ByCreated // (created_at, id) descending
+	orderExpiry  = storage.ByExpiry  // (not_after, id) ascending
 )
 
-var errMalformedCursor = fmt.Errorf("postgres: %w", storage.ErrBadCursor)
+// The cursors are storage's (storage.EncodeKeyCursor, EncodeSeqCursor).
+// Their sort keys are written in RFC 3339 (to the microsecond PostgreSQL
+// stores), so that cursors stay byte-identical to those issued before the
+// code was shared; a malformed one is storage.ErrBadCursor.
 
-// encodeListCursor makes the opaque cursor of a keyset listing: base64url of
-// "order time id", the sort key (RFC 3339, to the microsecond PostgreSQL
-// stores) and the id of the last row of the page.
-func encodeListCursor(order string, t time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(order + " " + t.UTC().Format(time.RFC3339Nano) + " " + id))
+// encodeListCursor makes the cursor of a keyset listing in order whose
+// last row has sort key t and id.
+func encodeListCursor(order storage.KeyOrder, t time.Time, id string) string {
+	return storage.EncodeKeyCursor(time.RFC3339Nano, order, t, id)
 }
 
 // decodeListCursor reads a cursor of encodeListCursor made for order.
-func decodeListCursor(c, order string) (time.Time, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
+func decodeListCursor(c string, order storage.KeyOrder) (time.Time, string, error) {
+	t, id, err := storage.DecodeKeyCursor(time.RFC3339Nano, c, order)
 	if err != nil {
-		return time.Time{}, "", errMalformedCursor
+		return time.Time{}, "", fmt.Errorf("postgres: %w", err)
 	}
-	parts := strings.SplitN(string(raw), " ", 3)
-	if len(parts) != 3 || parts[0] != order {
-		return time.Time{}, "", errMalformedCursor
-	}
-	t, err := time.Parse(time.RFC3339Nano, parts[1])
-	if err != nil {
-		return time.Time{}, "", errMalformedCursor
-	}
-	return t, parts[2], nil
+	return t, id, nil
 }
 
-// encodeSeqCursor is the cursor of the audit listing: base64url of
-// "seq N", the seq of the last entry of the page.
-func encodeSeqCursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("seq " + strconv.FormatInt(seq, 10)))
-}
+// encodeSeqCursor makes the cursor of the audit listing whose last entry
+// has seq.
+func encodeSeqCursor(seq int64) string { return storage.EncodeSeqCursor(seq) }
 
+// decodeSeqCursor reads a cursor of encodeSeqCursor.
 func decodeSeqCursor(c string) (int64, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
+	seq, err := storage.DecodeSeqCursor(c)
 	if err != nil {
-		return 0, errMalformedCursor
-	}
-	n, ok := strings.CutPrefix(string(raw), "seq ")
-	if !ok {
-		return 0, errMalformedCursor
-	}
-	seq, err := strconv.ParseInt(n, 10, 64)
-	if err != nil || seq < 1 {
-		return 0, errMalformedCursor
+		return 0, fmt.Errorf("postgres: %w", err)
 	}
 	return seq, nil
 }
