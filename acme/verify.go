@@ -88,22 +88,31 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 	}
 	// RFC 8555 §6.2: flattened JSON serialization only, no unprotected
 	// header, exactly one signature.
-	for k := range fields {
-		switch k {
+	for _, m := range fields {
+		switch m.name {
 		case "protected", "payload", "signature":
 		case "signatures":
 			return nil, Malformed("JWS must use the flattened JSON serialization, not the general one")
 		case "header":
 			return nil, Malformed("JWS must not have an unprotected header")
 		default:
-			return nil, Malformed("JWS has an unexpected member %q", truncate(k, 32))
+			return nil, Malformed("JWS has an unexpected member %q", truncate(m.name, 32))
 		}
 	}
+	// What json.Unmarshal(body, &f) did, by exact name: the members are only
+	// these three, so its case-insensitive matching could not pick another.
 	var f flattenedJWS
-	if err := json.Unmarshal(body, &f); err != nil {
-		return nil, Malformed("JWS members must be strings: %v", err)
+	for _, m := range []struct {
+		name string
+		dst  *string
+	}{{"protected", &f.Protected}, {"payload", &f.Payload}, {"signature", &f.Signature}} {
+		if raw, ok := fields.get(m.name); ok {
+			if err := unmarshalString(raw, m.dst); err != nil {
+				return nil, Malformed("JWS members must be strings: %v", err)
+			}
+		}
 	}
-	if _, ok := fields["payload"]; !ok {
+	if _, ok := fields.get("payload"); !ok {
 		return nil, Malformed("JWS has no payload member")
 	}
 	if f.Protected == "" {
@@ -121,7 +130,7 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 		// RFC 7515 §4.1.11: a crit this server does not understand must be
 		// refused; ACME defines none. Certificate-carried keys are refused
 		// so the only key material is jwk or an account's stored key.
-		if _, ok := hdrFields[k]; ok {
+		if _, ok := hdrFields.get(k); ok {
 			return nil, Malformed("JWS protected header must not contain %q", k)
 		}
 	}
@@ -169,6 +178,29 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 	return pj, nil
 }
 
+// jsonMember is one member of a JSON object.
+type jsonMember struct {
+	// name is the member name after JSON unescaping ("\u0061lg" is "alg"),
+	// the name go-jose and encoding/json see.
+	name string
+	// value is the member's JSON value as it appears in the input, without
+	// the surrounding whitespace. It aliases the input.
+	value []byte
+}
+
+// jsonObject is the members of a JSON object in document order.
+type jsonObject []jsonMember
+
+// get returns the raw value of the member named exactly name.
+func (o jsonObject) get(name string) ([]byte, bool) {
+	for _, m := range o {
+		if m.name == name {
+			return m.value, true
+		}
+	}
+	return nil, false
+}
+
 // jsonMembers returns the members of a JSON object by their exact names,
 // refusing an object that names a member twice. RFC 7515 §4 makes header
 // parameter names case-sensitive and lets a parser either refuse duplicates
@@ -176,34 +208,321 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 // struct fields case-insensitively, while go-jose matches exactly. Refusing
 // duplicates and reading members by exact name leaves one reading of the
 // header, the one go-jose verifies.
-func jsonMembers(b []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+//
+// Names are compared after unescaping, as go-jose and encoding/json read
+// them: "\u0061lg" and "alg" are the same member, so naming both is a
+// duplicate. Only the top-level object is checked; nested values may repeat
+// names (jwk is handed whole to go-jose). b must be exactly one JSON object,
+// with optional surrounding whitespace.
+//
+// It accepts exactly what the encoding/json Decoder token loop it replaces
+// accepted (verify_members_test.go keeps that loop as the reference and
+// compares the two): a hand-written scanner walks the top-level object in
+// one pass. Strings, numbers and literals are validated here, ending where
+// the Decoder's scanner ended them; an array or object value is delimited
+// by bracket depth and then checked with json.Valid, whose scanner is the
+// one the Decoder used (same grammar, same 10000-level nesting limit per
+// value). Nothing recurses, so deep nesting cannot exhaust the stack.
+func jsonMembers(b []byte) (jsonObject, error) {
+	i := skipJSONSpace(b, 0)
+	if i == len(b) || b[i] != '{' {
 		return nil, errors.New("not a JSON object")
 	}
-	members := map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
+	i = skipJSONSpace(b, i+1)
+	members := make(jsonObject, 0, 8)
+	// Names seen so far, once there are too many for a linear search to be
+	// cheap: a hostile object of thousands of members stays linear.
+	var seen map[string]struct{}
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i == len(b) {
+				return nil, errors.New("unexpected end of JSON input")
+			}
+			if b[i] != '"' {
+				return nil, fmt.Errorf("invalid character %q at offset %d, want a member name", b[i], i)
+			}
+			end, plain := scanJSONString(b, i)
+			if end < 0 {
+				return nil, fmt.Errorf("invalid member name at offset %d", i)
+			}
+			var name string
+			if plain {
+				name = memberName(b[i+1 : end-1])
+			} else {
+				n, err := unquoteJSON(b[i:end])
+				if err != nil {
+					return nil, fmt.Errorf("invalid member name at offset %d: %w", i, err)
+				}
+				name = n
+			}
+			i = skipJSONSpace(b, end)
+			if i == len(b) || b[i] != ':' {
+				return nil, fmt.Errorf("member %q has no value", truncate(name, 32))
+			}
+			i = skipJSONSpace(b, i+1)
+			vend, err := scanJSONValue(b, i)
+			if err != nil {
+				return nil, fmt.Errorf("member %q: %w", truncate(name, 32), err)
+			}
+			if seen == nil {
+				for _, m := range members {
+					if m.name == name {
+						return nil, fmt.Errorf("member %q appears twice", truncate(name, 32))
+					}
+				}
+				if len(members) == 16 {
+					seen = make(map[string]struct{}, 2*len(members))
+					for _, m := range members {
+						seen[m.name] = struct{}{}
+					}
+					seen[name] = struct{}{}
+				}
+			} else {
+				if _, dup := seen[name]; dup {
+					return nil, fmt.Errorf("member %q appears twice", truncate(name, 32))
+				}
+				seen[name] = struct{}{}
+			}
+			members = append(members, jsonMember{name: name, value: b[i:vend]})
+			i = skipJSONSpace(b, vend)
+			if i < len(b) && b[i] == ',' {
+				i = skipJSONSpace(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			if i == len(b) {
+				return nil, errors.New("unexpected end of JSON input")
+			}
+			return nil, fmt.Errorf("invalid character %q at offset %d after a member", b[i], i)
 		}
-		name, _ := tok.(string) // object keys are always strings
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		if _, dup := members[name]; dup {
-			return nil, fmt.Errorf("member %q appears twice", truncate(name, 32))
-		}
-		members[name] = v
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if skipJSONSpace(b, i) != len(b) {
 		return nil, errors.New("data after the JSON object")
 	}
 	return members, nil
+}
+
+// unquoteJSON decodes the valid JSON string raw the way the Decoder did:
+// escapes resolved, invalid UTF-8 and lone surrogates replaced by U+FFFD.
+// It is a function of its own so that only names that need it pay for the
+// heap-allocated destination json.Unmarshal requires.
+func unquoteJSON(raw []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+// memberName returns the member name raw (plain ASCII, no escapes) as a
+// string, without allocating for the names a JWS is made of.
+func memberName(raw []byte) string {
+	// The compiler compares string(raw) in a switch without converting it.
+	switch string(raw) {
+	case "protected":
+		return "protected"
+	case "payload":
+		return "payload"
+	case "signature":
+		return "signature"
+	case "alg":
+		return "alg"
+	case "nonce":
+		return "nonce"
+	case "url":
+		return "url"
+	case "kid":
+		return "kid"
+	case "jwk":
+		return "jwk"
+	}
+	return string(raw)
+}
+
+// skipJSONSpace returns the index of the first byte at or after i that is
+// not JSON whitespace (RFC 8259 §2), or len(b).
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanJSONString validates the JSON string that starts with the quote at
+// b[i] and returns the index just after its closing quote, or -1 when it is
+// not a valid string. It accepts what encoding/json's scanner accepts: no
+// control characters, only the RFC 8259 §7 escapes, any other byte
+// (invalid UTF-8 too, which decoding replaces with U+FFFD). plain reports
+// that the string is printable ASCII without escapes, so its contents are
+// its value.
+func scanJSONString(b []byte, i int) (end int, plain bool) {
+	plain = true
+	for i++; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '"':
+			return i + 1, plain
+		case c < 0x20:
+			return -1, false
+		case c >= 0x80:
+			plain = false
+		case c == '\\':
+			plain = false
+			i++
+			if i == len(b) {
+				return -1, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) {
+					return -1, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHexDigit(h) {
+						return -1, false
+					}
+				}
+				i += 4
+			default:
+				return -1, false
+			}
+		}
+	}
+	return -1, false
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// scanJSONValue validates the JSON value that starts at b[i] and returns
+// the index just after it.
+func scanJSONValue(b []byte, i int) (int, error) {
+	if i == len(b) {
+		return 0, errors.New("unexpected end of JSON input")
+	}
+	var end int
+	switch b[i] {
+	case '"':
+		// The string scanner validates completely; the common case (every
+		// JWS member and header field but jwk) needs no second pass.
+		if end, _ = scanJSONString(b, i); end < 0 {
+			return 0, fmt.Errorf("invalid string at offset %d", i)
+		}
+		return end, nil
+	case '{', '[':
+		// Find the matching bracket by depth, skipping strings; json.Valid
+		// then checks the grammar. Valid JSON closes exactly there, so a
+		// wrong end only ever comes with a value json.Valid refuses.
+		depth := 0
+		for end = i; ; end++ {
+			if end == len(b) {
+				return 0, errors.New("unexpected end of JSON input")
+			}
+			switch b[end] {
+			case '"':
+				e, _ := scanJSONString(b, end)
+				if e < 0 {
+					return 0, fmt.Errorf("invalid string at offset %d", end)
+				}
+				end = e - 1
+				continue
+			case '{', '[':
+				depth++
+				continue
+			case '}', ']':
+				depth--
+			default:
+				continue
+			}
+			if depth == 0 {
+				end++
+				break
+			}
+		}
+	case 't':
+		return scanJSONLiteral(b, i, "true")
+	case 'f':
+		return scanJSONLiteral(b, i, "false")
+	case 'n':
+		return scanJSONLiteral(b, i, "null")
+	default:
+		return scanJSONNumber(b, i)
+	}
+	if !json.Valid(b[i:end]) {
+		return 0, fmt.Errorf("invalid JSON value at offset %d", i)
+	}
+	return end, nil
+}
+
+// scanJSONLiteral checks that b holds lit at i and returns the index after
+// it. Like the Decoder, it ends the value there whatever follows, so
+// "truex" fails on the x as a missing comma.
+func scanJSONLiteral(b []byte, i int, lit string) (int, error) {
+	if !bytes.HasPrefix(b[i:], []byte(lit)) {
+		if len(b)-i < len(lit) && bytes.HasPrefix([]byte(lit), b[i:]) {
+			return 0, errors.New("unexpected end of JSON input")
+		}
+		return 0, fmt.Errorf("invalid JSON value at offset %d", i)
+	}
+	return i + len(lit), nil
+}
+
+// scanJSONNumber scans the RFC 8259 §6 number at b[i] and returns the index
+// after it. Like encoding/json's scanner, it ends the number at the first
+// byte that cannot continue it ("01" is the number 0 followed by a stray
+// 1) and fails on one that must (a digit after "-", "." or the exponent).
+func scanJSONNumber(b []byte, i int) (int, error) {
+	start := i
+	digits := func() bool {
+		n := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		return i > n
+	}
+	bad := func() (int, error) {
+		if i == len(b) {
+			return 0, errors.New("unexpected end of JSON input")
+		}
+		return 0, fmt.Errorf("invalid JSON value at offset %d", start)
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		digits()
+	default:
+		return bad()
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return bad()
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return bad()
+		}
+	}
+	return i, nil
 }
 
 // decodeBase64URL decodes a JWS member, which must be base64url without
@@ -226,20 +545,34 @@ func decodeBase64URL(s string) ([]byte, error) {
 
 // readProtectedHeader reads the RFC 8555 §6.2 members of a protected header
 // by their exact names.
-func readProtectedHeader(fields map[string]json.RawMessage) (protectedHeader, error) {
+func readProtectedHeader(fields jsonObject) (protectedHeader, error) {
 	var h protectedHeader
 	for _, m := range []struct {
 		name string
 		dst  *string
 	}{{"alg", &h.Alg}, {"nonce", &h.Nonce}, {"url", &h.URL}, {"kid", &h.KID}} {
-		if raw, ok := fields[m.name]; ok {
-			if err := json.Unmarshal(raw, m.dst); err != nil {
+		if raw, ok := fields.get(m.name); ok {
+			if err := unmarshalString(raw, m.dst); err != nil {
 				return h, Malformed("JWS protected header member %q must be a string", m.name)
 			}
 		}
 	}
-	h.JWK = fields["jwk"]
+	h.JWK, _ = fields.get("jwk")
 	return h, nil
+}
+
+// unmarshalString is json.Unmarshal(raw, dst) for a valid JSON value raw:
+// a string is stored, null leaves dst alone, anything else is an error. A
+// plain ASCII string without escapes, which is every base64url member, is
+// read without reflection.
+func unmarshalString(raw []byte, dst *string) error {
+	if len(raw) >= 2 && raw[0] == '"' {
+		if end, plain := scanJSONString(raw, 0); plain && end == len(raw) {
+			*dst = string(raw[1 : len(raw)-1])
+			return nil
+		}
+	}
+	return json.Unmarshal(raw, dst)
 }
 
 func algAllowed(alg string) bool {
