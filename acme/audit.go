@@ -9,9 +9,12 @@ import (
 
 // The audit trail (DESIGN.md §11): an append-only, hash-chained record of
 // security-relevant events, distinct from the order timeline (which is for
-// following one order). Like the timeline, an entry is appended after the
-// transition it describes has committed; a failure to append is logged, not
-// returned, because the subscriber's request succeeded.
+// following one order). Like the timeline's events, the entry of a state
+// transition of the protocol's hot path (order creation, validation,
+// issuance) is written in the transition's own transaction (journal); the
+// others are appended after the transition they describe has committed,
+// and a failure to append is logged, not returned, because the subscriber's
+// request succeeded.
 //
 // Who audits what: this package audits what the protocol does (subscribers'
 // requests and the background jobs that act on them), the operator
@@ -56,21 +59,12 @@ func orderRef(id string) string     { return "order:" + id }
 func challengeRef(id string) string { return "challenge:" + id }
 func certRef(serial string) string  { return "certificate:" + serial }
 
-// audit appends one audit entry, logging rather than failing. At defaults
-// to now, Outcome to success and ClientIP to the peer address of the request
-// in ctx, if any.
+// audit appends one audit entry that goes with no transition (see
+// journal for those that do), logging rather than failing. It is stamped:
+// At defaults to now, Outcome to success and ClientIP to the peer address of
+// the request in ctx, if any.
 func (s *Server) audit(ctx context.Context, e *storage.AuditEntry) {
-	if e.At.IsZero() {
-		e.At = s.clock.Now()
-	}
-	if e.Outcome == "" {
-		e.Outcome = storage.OutcomeSuccess
-	}
-	if e.ClientIP == "" {
-		if ev, ok := ctx.Value(requestEventKey{}).(*requestEvent); ok {
-			e.ClientIP = ev.ClientIP
-		}
-	}
+	s.stamp(ctx, nil, []*storage.AuditEntry{e})
 	if err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Warn("append audit entry", slog.String("action", e.Action), slog.String("object", e.Object), slog.Any("error", err))
 	}

@@ -48,7 +48,9 @@ func (s *Server) handleCertificate(w http.ResponseWriter, r *http.Request, d *di
 	if _, ok := vars["alt"]; ok {
 		w.Header().Add("Link", link(base, "alternate"))
 	}
-	s.record(r.Context(), &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventDownloaded, Actor: accountActor(req.Account.ID)})
+	// Buffered, not written: a download is a read, and its event is
+	// informational (see timeline.go).
+	s.recordLater(r.Context(), &storage.OrderEvent{OrderID: cert.OrderID, Kind: EventDownloaded, Actor: accountActor(req.Account.ID)})
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(chain)

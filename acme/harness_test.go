@@ -82,6 +82,9 @@ type envOptions struct {
 	logger *slog.Logger
 	// localNonces sets acme.Config.LocalNonces.
 	localNonces bool
+	// processingHold sets acme.Config.ProcessingHold (default 2s);
+	// negative makes every validation a job.
+	processingHold time.Duration
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
@@ -162,6 +165,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Sweeps:                opts.sweeps,
 		Clock:                 opts.clock,
 		LocalNonces:           opts.localNonces,
+		ProcessingHold:        opts.processingHold,
 	}
 	if opts.logger != nil {
 		e.cfg.Logger = opts.logger

@@ -34,13 +34,33 @@ func (e *errRetryLater) Error() string {
 
 func (e *errRetryLater) Unwrap() error { return e.cause }
 
-// Run executes background jobs until ctx is cancelled. It then stops taking
-// jobs, lets in-flight ones finish (bounded) and releases its leases.
+// errJobRemoved tells the runner that the job recorded its outcome with a
+// transition that also deleted the job (FinishChallenge deletes the
+// challenge's validate jobs), so completing it would be a write for
+// nothing.
+var errJobRemoved = errors.New("the job was deleted with the outcome it recorded")
+
+// Run executes background jobs and appends the buffered timeline events
+// until ctx is cancelled. It then stops taking jobs, lets in-flight ones
+// finish (bounded), releases its leases and appends the events still
+// buffered: cancel ctx once the HTTP server has stopped serving, so that
+// none comes after.
 func (s *Server) Run(ctx context.Context) error {
 	// Jobs get their own context so that cancelling ctx (shutdown) does
 	// not abort work half-way; it is cancelled after the grace period.
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
+	batched := make(chan struct{})
+	go func() {
+		defer close(batched)
+		s.events.run(ctx)
+	}()
+	defer func() {
+		<-batched
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		defer cancel()
+		s.events.flushLogged(fctx)
+	}()
 	slots := make(chan struct{}, s.cfg.Workers)
 	var wg sync.WaitGroup
 	ticker := time.NewTicker(jobPollInterval)
@@ -155,6 +175,8 @@ func (s *Server) settleJob(ctx context.Context, j *storage.Job, err error) {
 	// retry delay through this method, as notify.RetryError does.
 	var asked interface{ RetryAfter() time.Duration }
 	switch {
+	case errors.Is(err, errJobRemoved):
+		// The job's own transition deleted it: nothing left to settle.
 	case err == nil:
 		if cerr := s.store.CompleteJob(ctx, j.ID, owner); cerr != nil && !errors.Is(cerr, storage.ErrConflict) {
 			s.log.Error("complete job", slog.String("job", j.ID), slog.Any("error", cerr))

@@ -112,20 +112,21 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, d *direc
 		order.AuthzIDs = append(order.AuthzIDs, a.ID)
 		authzs = append(authzs, a)
 	}
-	if err := s.store.CreateOrder(ctx, order, fresh); err != nil {
+	detail := identifierList(ids)
+	if profile != "" {
+		detail += "; profile " + profile
+	}
+	// The timeline and the audit trail are written with the order, in one
+	// transaction.
+	j := s.journal(ctx, events, &storage.AuditEntry{At: now, Actor: accountActor(acct.ID), Directory: dir, Action: AuditOrderCreate,
+		Object: orderRef(order.ID), Detail: detail})
+	if err := s.store.CreateOrder(ctx, order, fresh, j); err != nil {
 		if order.ReplacesCertificateID != "" && errors.Is(err, storage.ErrConflict) {
 			return AlreadyReplaced("the certificate %s was replaced by another order meanwhile", order.Replaces)
 		}
 		return fmt.Errorf("create order: %w", err)
 	}
 	eventFrom(ctx).Order = order.ID
-	s.record(ctx, events...)
-	detail := identifierList(ids)
-	if profile != "" {
-		detail += "; profile " + profile
-	}
-	s.audit(ctx, &storage.AuditEntry{At: now, Actor: accountActor(acct.ID), Directory: dir, Action: AuditOrderCreate,
-		Object: orderRef(order.ID), Detail: detail})
 	w.Header().Set("Location", s.orderURL(dir, order.ID))
 	return writeJSON(w, http.StatusCreated, s.orderObject(order, authzs, now))
 }

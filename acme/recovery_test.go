@@ -37,7 +37,7 @@ func TestIssuanceJobFinishesAnInterruptedFinalize(t *testing.T) {
 	orderID := o.URI[strings.LastIndex(o.URI, "/")+1:]
 	now := time.Now().UTC()
 	job := &storage.Job{ID: uuid.NewString(), Kind: storage.JobIssue, Ref: orderID, RunAt: now, Deadline: now.Add(time.Hour), CreatedAt: now}
-	if err := e.store.BeginFinalize(ctx, orderID, []storage.Status{storage.StatusPending}, der, job, now); err != nil {
+	if err := e.store.BeginFinalize(ctx, orderID, []storage.Status{storage.StatusPending}, der, job, now, nil); err != nil {
 		t.Fatalf("begin finalize: %v", err)
 	}
 	got, err := c.GetOrder(ctx, o.URI)
@@ -123,9 +123,10 @@ func TestAlternateChain(t *testing.T) {
 
 // TestShutdownFinishesInFlightJobs stops the job runner while a validation
 // is running: Run waits for it, the outcome is recorded, and no lease is
-// left behind.
+// left behind. Validation within the request is off (ProcessingHold
+// negative), so the validation is the job's.
 func TestShutdownFinishesInFlightJobs(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{processingHold: -1})
 	ctx := testCtx(t)
 	c := e.newClient(ctx, nil)
 	_, z, ch := e.orderChallenge(ctx, c, "shutdown.example.com", "http-01")
@@ -162,9 +163,11 @@ func TestShutdownFinishesInFlightJobs(t *testing.T) {
 
 // TestJobOfDeadInstanceIsTakenOver: an instance leased a validation job
 // and died without finishing it. Once the lease expires another instance
-// takes the job over and the challenge ends valid.
+// takes the job over and the challenge ends valid. Validation within the
+// request is off (ProcessingHold negative), so the challenge POST leaves
+// the validation to a job.
 func TestJobOfDeadInstanceIsTakenOver(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{processingHold: -1})
 	ctx := testCtx(t)
 	c := e.newClient(ctx, nil)
 	_, z, ch := e.orderChallenge(ctx, c, "takeover.example.com", "http-01")

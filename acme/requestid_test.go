@@ -15,6 +15,7 @@ import (
 	xacme "golang.org/x/crypto/acme"
 
 	"github.com/acmegate/acmegate/acme"
+	"github.com/acmegate/acmegate/storage"
 )
 
 // idTransport gives every request its own X-Request-Id and remembers which
@@ -140,13 +141,23 @@ func TestRequestIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newOrder, finalize := tr.ids("POST", "/new-order"), tr.ids("POST", "/finalize")
-	if len(newOrder) != 1 || len(finalize) != 1 {
-		t.Fatalf("new-order ids %v, finalize ids %v, want one each", newOrder, finalize)
+	authzs, err := e.store.GetAuthorizations(ctx, ord.AuthzIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chID string
+	for _, ch := range authzs[0].Challenges {
+		if ch.Type == storage.ChallengeHTTP01 {
+			chID = ch.ID
+		}
+	}
+	newOrder, finalize, answer := tr.ids("POST", "/new-order"), tr.ids("POST", "/finalize"), tr.ids("POST", "/chall/"+chID)
+	if len(newOrder) != 1 || len(finalize) != 1 || len(answer) != 1 {
+		t.Fatalf("new-order ids %v, finalize ids %v, challenge ids %v, want one each", newOrder, finalize, answer)
 	}
 	want := map[string]string{
 		acme.EventCreated:           newOrder[0],
-		acme.EventValidated:         "", // a job, not a request
+		acme.EventValidated:         answer[0], // validated inside the challenge request
 		acme.EventFinalizeRequested: finalize[0],
 		acme.EventIssued:            finalize[0], // issued inside the finalize request
 	}

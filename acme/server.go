@@ -101,10 +101,13 @@ type Config struct {
 	// RetryAfter is the Retry-After sent with processing resources.
 	// Default: 1s.
 	RetryAfter time.Duration
-	// ProcessingHold is how long a challenge response or an authorization
-	// read waits for a validation in progress on this instance to finish
-	// before answering, so clients see the result without sleeping a
-	// Retry-After first. Default: 2s; negative disables.
+	// ProcessingHold is how long a challenge response may take: the
+	// validation runs within the client's request when it settles within
+	// this time (and ValidationTimeout), and otherwise the response, like
+	// an authorization read, waits for the validation job in progress on
+	// this instance to finish, so clients see the result without sleeping
+	// a Retry-After first. Default: 2s; negative disables both: every
+	// validation runs as a job and responses answer at once.
 	ProcessingHold time.Duration
 	// MaxBodyBytes caps request bodies. Default: 64 KiB.
 	MaxBodyBytes int64
@@ -159,6 +162,8 @@ type Server struct {
 	wake chan struct{}
 	// done wakes requests holding for a validation outcome.
 	done *waiters
+	// events buffers the "downloaded" timeline events; Run appends them.
+	events *eventBatch
 	// metrics is cfg.Metrics; nil records nothing.
 	metrics *Metrics
 	// ready caches the CA backends' health for /readyz.
@@ -185,6 +190,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		clock:     cfg.Clock,
 		wake:      make(chan struct{}, 1),
 		done:      newWaiters(),
+		events:    &eventBatch{store: cfg.Store, log: cfg.Logger},
 		metrics:   cfg.Metrics,
 	}
 	all := append([]ca.Backend{cfg.Backend}, cfg.Backends...)

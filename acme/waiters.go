@@ -14,6 +14,9 @@ import (
 // (a second) although validation on a good network takes milliseconds; with
 // the hold the first poll already sees the result. When the job runs on
 // another instance the hold simply times out and the client polls as usual.
+// Only validations that left the challenge request (a transient failure, or
+// one too slow for ProcessingHold) are held for: the others are settled by
+// the request itself.
 type waiters struct {
 	mu sync.Mutex
 	m  map[string][]chan struct{}

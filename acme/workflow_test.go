@@ -161,6 +161,10 @@ func TestOrderTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The downloaded event is buffered until the next batch.
+	if err := e.srv.FlushTimeline(ctx); err != nil {
+		t.Fatal(err)
+	}
 	events, err := e.store.ListOrderEvents(ctx, id, ord.AuthzIDs)
 	if err != nil {
 		t.Fatal(err)

@@ -322,7 +322,7 @@ func (e *apiEnv) order(acct *storage.Account, name string, created time.Time) *s
 	o := &storage.Order{ID: fixtureID("order"), Directory: acct.Directory, AccountID: acct.ID, Status: storage.StatusPending,
 		Expires: created.Add(7 * 24 * time.Hour), Identifiers: []storage.Identifier{az.Identifier}, AuthzIDs: []string{az.ID},
 		CreatedAt: created, UpdatedAt: created}
-	if err := e.st.CreateOrder(e.ctx, o, []*storage.Authorization{az}); err != nil {
+	if err := e.st.CreateOrder(e.ctx, o, []*storage.Authorization{az}, nil); err != nil {
 		e.t.Fatalf("CreateOrder: %v", err)
 	}
 	if err := e.st.AppendOrderEvents(e.ctx, &storage.OrderEvent{OrderID: o.ID, At: created, Kind: acme.EventCreated, Actor: "account:" + acct.ID}); err != nil {

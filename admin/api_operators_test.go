@@ -203,14 +203,14 @@ func TestSummary(t *testing.T) {
 	acct := e.account("team-a")
 	waiting := e.awaitingApproval(acct, "wait.example.test", time.Now().Add(time.Hour))
 	failed := e.order(acct, "fail.example.test", time.Now().UTC())
-	if err := e.st.FailOrder(e.ctx, failed.ID, []byte(`{"type":"urn:ietf:params:acme:error:serverInternal"}`), time.Now().UTC()); err != nil {
+	if err := e.st.FailOrder(e.ctx, failed.ID, []byte(`{"type":"urn:ietf:params:acme:error:serverInternal"}`), time.Now().UTC(), nil); err != nil {
 		t.Fatal(err)
 	}
 	expiring := e.fakeCert("team-a", "exp.example.test", time.Now().Add(3*24*time.Hour), time.Now().UTC())
 	e.fakeCert("default", "fine.example.test", time.Now().Add(300*24*time.Hour), time.Now().UTC())
 	now := time.Now().UTC()
 	job := &storage.Job{ID: fixtureID("job"), Kind: storage.JobIssue, Ref: failed.ID, RunAt: now.Add(-time.Second), Deadline: now.Add(time.Hour), CreatedAt: now}
-	if err := e.st.BeginFinalize(e.ctx, e.order(acct, "job.example.test", now).ID, []storage.Status{storage.StatusPending}, []byte{0x30}, job, now); err != nil {
+	if err := e.st.BeginFinalize(e.ctx, e.order(acct, "job.example.test", now).ID, []storage.Status{storage.StatusPending}, []byte{0x30}, job, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	leased, err := e.st.LeaseJobs(e.ctx, "test", 10, now, time.Minute)

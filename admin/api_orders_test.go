@@ -111,7 +111,7 @@ func TestOrders(t *testing.T) {
 	pending := e.awaitingApproval(acct, "approve-me.example.test", time.Now().Add(time.Hour))
 	failed := all[3]
 	problem, _ := json.Marshal(acme.Malformed("the CSR is broken"))
-	if err := e.st.FailOrder(e.ctx, failed.ID, problem, time.Now().UTC()); err != nil {
+	if err := e.st.FailOrder(e.ctx, failed.ID, problem, time.Now().UTC(), nil); err != nil {
 		t.Fatal(err)
 	}
 

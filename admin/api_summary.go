@@ -1,26 +1,18 @@
 package admin
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/acmegate/acmegate/storage"
 )
 
-// The summary is what needs an operator's attention: pending approvals,
-// orders that failed in the last day, certificates expiring soon, and
-// background jobs failing (mostly upstream CA errors).
+// The summary is what needs an operator's attention (see attention.go),
+// as JSON.
 
-const (
-	// summaryFailedWindow is how far back failed orders count.
-	summaryFailedWindow = 24 * time.Hour
-	// summaryExpiryDays is the horizon of expiring certificates.
-	summaryExpiryDays = 30
-	// summaryListed caps each list of the summary; counts are exact
-	// unless marked truncated.
-	summaryListed = 100
-)
+// summaryListed caps each list of the summary; counts are exact unless
+// marked truncated.
+const summaryListed = 100
 
 type summaryView struct {
 	GeneratedAt          time.Time        `json:"generated_at"`
@@ -75,16 +67,15 @@ func (s *Server) getSummary(c *call) error {
 	if err := c.checkQuery(); err != nil {
 		return err
 	}
-	ctx := c.r.Context()
 	now := s.clock.Now()
+	a, err := s.gatherAttention(c.r.Context(), now, summaryListed)
+	if err != nil {
+		return err
+	}
 	v := summaryView{GeneratedAt: now}
 
-	pending, err := s.store.ListPendingApprovals(ctx, "")
-	if err != nil {
-		return fmt.Errorf("list pending approvals: %w", err)
-	}
-	v.PendingApprovals = summaryOrders{Count: len(pending), Orders: []orderView{}}
-	for i, o := range pending {
+	v.PendingApprovals = summaryOrders{Count: len(a.Pending), Orders: []orderView{}}
+	for i, o := range a.Pending {
 		if i == summaryListed {
 			v.PendingApprovals.Truncated = true
 			break
@@ -92,49 +83,22 @@ func (s *Server) getSummary(c *call) error {
 		v.PendingApprovals.Orders = append(v.PendingApprovals.Orders, newOrderView(o))
 	}
 
-	since := now.Add(-summaryFailedWindow)
-	failed, next, err := s.store.ListOrders(ctx, storage.OrderFilter{Status: storage.StatusInvalid, UpdatedSince: since}, storage.Page{Limit: summaryListed})
-	if err != nil {
-		return fmt.Errorf("list failed orders: %w", err)
-	}
-	v.FailedOrders = summaryOrders{Since: &since, Count: len(failed), Truncated: next != "", Orders: make([]orderView, len(failed))}
-	for i, o := range failed {
+	v.FailedOrders = summaryOrders{Since: &a.FailedSince, Count: len(a.Failed), Truncated: a.FailedMore, Orders: make([]orderView, len(a.Failed))}
+	for i, o := range a.Failed {
 		v.FailedOrders.Orders[i] = newOrderView(o)
 	}
 
-	byDir, err := s.store.CountExpiringCertificates(ctx, now, now.Add(summaryExpiryDays*24*time.Hour))
-	if err != nil {
-		return fmt.Errorf("count expiring certificates: %w", err)
-	}
-	certs, next, err := s.store.ListCertificates(ctx, ExpiringFilter(now, summaryExpiryDays, ""), storage.Page{Limit: summaryListed})
-	if err != nil {
-		return fmt.Errorf("list expiring certificates: %w", err)
-	}
-	v.ExpiringCertificates = summaryExpiring{Days: summaryExpiryDays, ByDirectory: byDir, Truncated: next != "", Items: make([]CertificateView, len(certs))}
-	if v.ExpiringCertificates.ByDirectory == nil {
-		v.ExpiringCertificates.ByDirectory = map[string]int{}
-	}
-	for _, n := range byDir {
-		v.ExpiringCertificates.Count += n
-	}
-	for i, cert := range certs {
+	v.ExpiringCertificates = summaryExpiring{Days: attentionExpiryDays, Count: a.ExpiringCount, ByDirectory: a.ExpiringByDirectory,
+		Truncated: a.ExpiringMore, Items: make([]CertificateView, len(a.Expiring))}
+	for i, cert := range a.Expiring {
 		v.ExpiringCertificates.Items[i] = NewCertificateView(cert, now, false)
 	}
 
-	counts, err := s.store.CountJobs(ctx, now)
-	if err != nil {
-		return fmt.Errorf("count jobs: %w", err)
-	}
-	jobs, err := s.store.ListFailingJobs(ctx, summaryListed)
-	if err != nil {
-		return fmt.Errorf("list failing jobs: %w", err)
-	}
-	v.FailingJobs = summaryFailedJob{ByKind: map[storage.JobKind]jobCountsView{}, Jobs: make([]jobView, len(jobs))}
-	for k, n := range counts {
+	v.FailingJobs = summaryFailedJob{Count: a.FailingCount, ByKind: map[storage.JobKind]jobCountsView{}, Jobs: make([]jobView, len(a.FailingJobs))}
+	for k, n := range a.Jobs {
 		v.FailingJobs.ByKind[k] = jobCountsView{Queued: n.Queued, Running: n.Running, Failing: n.Failing}
-		v.FailingJobs.Count += n.Failing
 	}
-	for i, j := range jobs {
+	for i, j := range a.FailingJobs {
 		v.FailingJobs.Jobs[i] = jobView{ID: j.ID, Kind: j.Kind, Ref: j.Ref, Attempts: j.Attempts, LastError: j.LastError,
 			RunAt: j.RunAt, Deadline: j.Deadline, CreatedAt: j.CreatedAt}
 	}

@@ -24,6 +24,18 @@ type auditData struct {
 
 var dashOutcomes = []string{storage.OutcomeSuccess, storage.OutcomeFailure, storage.OutcomeDenied}
 
+// Filters is the audit log's filter form.
+func (a *auditData) Filters() filterForm {
+	f := a.Filter
+	return filterForm{Action: dashboardPrefix + "audit", Fields: []filterField{
+		{Kind: "search", Label: "Actor", Name: "actor", Value: f.Actor, Placeholder: "token:alice"},
+		{Kind: "search", Label: "Action", Name: "action", Value: f.Action, Placeholder: "order. or order.approve"},
+		directoryField(f.Directory, a.Directories),
+		choiceField("Outcome", "outcome", f.Outcome, "any", a.Outcomes),
+		sinceField("Since", f.Since),
+	}}
+}
+
 func (s *Server) auditPage(d *dashReq) error {
 	form := auditFilterForm{Actor: d.query("actor"), Action: d.query("action"), Directory: d.query("directory"), Since: d.query("since")}
 	f := storage.AuditFilter{Actor: form.Actor, Action: form.Action, Directory: form.Directory}

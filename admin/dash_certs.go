@@ -41,6 +41,21 @@ type certificatesData struct {
 	CSV string
 }
 
+// Filters is the inventory's filter form.
+func (c *certificatesData) Filters() filterForm {
+	f := c.Filter
+	return filterForm{Action: dashboardPrefix + "certificates", Export: c.CSV, Fields: []filterField{
+		directoryField(f.Directory, c.Directories),
+		choiceField("Status", "status", f.Status, "any", c.Statuses),
+		{Kind: "search", Label: "Name contains", Name: "name", Value: f.Name, Placeholder: "example.com"},
+		{Kind: "number", Label: "Expiring within (days)", Name: "days", Value: f.Days, Min: "0", Max: strconv.Itoa(dashMaxDays), Placeholder: "30"},
+		selectField("Sort", "sort", f.Sort,
+			filterOption{Value: "", Label: "default"},
+			filterOption{Value: "expiry", Label: "expiry, soonest first"},
+			filterOption{Value: "newest", Label: "newest first"}),
+	}}
+}
+
 // certFilter reads the inventory's filters from the query.
 func (d *dashReq) certFilter() (storage.CertificateFilter, certFilterForm, error) {
 	form := certFilterForm{Directory: d.query("directory"), Name: d.query("name"), Days: d.query("days")}

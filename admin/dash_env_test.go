@@ -244,7 +244,7 @@ func (e *dashEnv) validOrder(acct *storage.Account, spec orderSpec) *storage.Ord
 		o.Identifiers = append(o.Identifiers, a.Identifier)
 		o.AuthzIDs = append(o.AuthzIDs, a.ID)
 	}
-	if err := e.st.CreateOrder(e.ctx, o, authzs); err != nil {
+	if err := e.st.CreateOrder(e.ctx, o, authzs, nil); err != nil {
 		e.t.Fatalf("CreateOrder: %v", err)
 	}
 	if err := e.st.AppendOrderEvents(e.ctx, events...); err != nil {
@@ -293,7 +293,7 @@ func (e *dashEnv) finalized(acct *storage.Account, spec orderSpec) *storage.Orde
 	o := e.validOrder(acct, spec)
 	now := e.clock.Now()
 	job := &storage.Job{ID: e.id(), Kind: storage.JobIssue, Ref: o.ID, RunAt: now, Deadline: now.Add(time.Hour), CreatedAt: now}
-	if err := e.st.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusPending}, e.csr(spec.names), job, now); err != nil {
+	if err := e.st.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusPending}, e.csr(spec.names), job, now, nil); err != nil {
 		e.t.Fatalf("BeginFinalize: %v", err)
 	}
 	if err := e.st.AppendOrderEvents(e.ctx, &storage.OrderEvent{OrderID: o.ID, At: now, Kind: acme.EventFinalizeRequested, Actor: "account:" + acct.ID}); err != nil {
@@ -310,14 +310,14 @@ func (e *dashEnv) failed(acct *storage.Account, spec orderSpec, detail string) *
 	now := e.clock.Now()
 	// The job is due later than the test lasts: the runner leaves it alone.
 	job := &storage.Job{ID: e.id(), Kind: storage.JobIssue, Ref: o.ID, RunAt: now.Add(time.Hour), Deadline: now.Add(2 * time.Hour), CreatedAt: now}
-	if err := e.st.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusPending}, e.csr(spec.names), job, now); err != nil {
+	if err := e.st.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusPending}, e.csr(spec.names), job, now, nil); err != nil {
 		e.t.Fatalf("BeginFinalize: %v", err)
 	}
 	p, err := json.Marshal(map[string]any{"type": "urn:ietf:params:acme:error:rejectedIdentifier", "detail": detail, "status": 400})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.st.FailOrder(e.ctx, o.ID, p, now.Add(time.Second)); err != nil {
+	if err := e.st.FailOrder(e.ctx, o.ID, p, now.Add(time.Second), nil); err != nil {
 		e.t.Fatalf("FailOrder: %v", err)
 	}
 	if err := e.st.AppendOrderEvents(e.ctx,

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -38,55 +37,32 @@ type homeData struct {
 	ExpiringAll  int
 	Upstream     []*storage.Job
 	Jobs         []jobKindCounts
-	// ExpiringSince is the expiring-certificates link's filter.
-	Since string
+	// Since is the failed-orders link's filter, the day the window of
+	// FailedHours starts; ExpiryDays is the horizon of Expiring.
+	Since       string
+	FailedHours int
+	ExpiryDays  int
 }
 
 func (s *Server) homePage(d *dashReq) error {
-	ctx := d.r.Context()
-	now := s.clock.Now()
-	h := &homeData{Since: now.Add(-24 * time.Hour).Format(time.DateOnly)}
-	var err error
-	if h.Pending, err = s.store.ListPendingApprovals(ctx, ""); err != nil {
-		return fmt.Errorf("list pending approvals: %w", err)
-	}
-	failed, next, err := s.store.ListOrders(ctx, storage.OrderFilter{Status: storage.StatusInvalid, UpdatedSince: now.Add(-24 * time.Hour)},
-		storage.Page{Limit: homeListLimit})
+	a, err := s.gatherAttention(d.r.Context(), s.clock.Now(), homeListLimit)
 	if err != nil {
-		return fmt.Errorf("list failed orders: %w", err)
+		return err
 	}
-	h.FailedMore = next != ""
-	for _, o := range failed {
+	h := &homeData{Pending: a.Pending, FailedMore: a.FailedMore, Expiring: a.Expiring, ExpiringMore: a.ExpiringMore,
+		ExpiringAll: a.ExpiringCount, Since: a.FailedSince.Format(time.DateOnly),
+		FailedHours: int(attentionFailedWindow / time.Hour), ExpiryDays: attentionExpiryDays}
+	for _, o := range a.Failed {
 		h.Failed = append(h.Failed, failedOrder{Order: o, Problem: dashProblemDetail(o.Error)})
 	}
-	h.Expiring, next, err = s.store.ListCertificates(ctx, ExpiringFilter(now, 30, ""), storage.Page{Limit: homeListLimit})
-	if err != nil {
-		return fmt.Errorf("list expiring certificates: %w", err)
-	}
-	h.ExpiringMore = next != ""
-	counts, err := s.store.CountExpiringCertificates(ctx, now, now.Add(30*24*time.Hour))
-	if err != nil {
-		return fmt.Errorf("count expiring certificates: %w", err)
-	}
-	for _, n := range counts {
-		h.ExpiringAll += n
-	}
-	jobs, err := s.store.ListFailingJobs(ctx, 100)
-	if err != nil {
-		return fmt.Errorf("list failing jobs: %w", err)
-	}
-	for _, j := range jobs {
+	for _, j := range a.FailingJobs {
 		// Upstream CA errors are those of issuance and revocation jobs;
 		// a failing validation is the subscriber's business.
 		if (j.Kind == storage.JobIssue || j.Kind == storage.JobRevoke) && len(h.Upstream) < homeListLimit {
 			h.Upstream = append(h.Upstream, j)
 		}
 	}
-	jc, err := s.store.CountJobs(ctx, now)
-	if err != nil {
-		return fmt.Errorf("count jobs: %w", err)
-	}
-	for k, c := range jc {
+	for k, c := range a.Jobs {
 		h.Jobs = append(h.Jobs, jobKindCounts{Kind: string(k), JobCounts: c})
 	}
 	sort.Slice(h.Jobs, func(i, j int) bool { return h.Jobs[i].Kind < h.Jobs[j].Kind })

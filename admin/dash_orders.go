@@ -41,6 +41,19 @@ var (
 	dashApprovals     = []string{"pending", "approved", "rejected"}
 )
 
+// Filters is the listing's filter form.
+func (o *ordersData) Filters() filterForm {
+	f := o.Filter
+	return filterForm{Action: dashboardPrefix + "orders", Fields: []filterField{
+		{Kind: fieldChip, Label: "account", Name: "account", Value: f.Account},
+		directoryField(f.Directory, o.Directories),
+		choiceField("Status", "status", f.Status, "any", o.Statuses),
+		choiceField("Approval", "approval", f.Approval, "any", o.Approvals),
+		{Kind: "search", Label: "Name contains", Name: "name", Value: f.Name, Placeholder: "www.example.com"},
+		sinceField("Created since", f.Since),
+	}}
+}
+
 func (s *Server) ordersPage(d *dashReq) error {
 	ctx := d.r.Context()
 	data := &ordersData{Statuses: dashOrderStatuses, Approvals: dashApprovals}

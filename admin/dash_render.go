@@ -341,11 +341,10 @@ func (d *dashReq) pagerFor(next string) dashPager {
 	return p
 }
 
-// dashListError turns a storage failure on a crafted cursor into a 400.
-// Neither store exports a sentinel for a malformed cursor; both say
-// "cursor" in its error, and nothing else they return does.
+// dashListError turns a storage failure on a crafted cursor into a 400,
+// as listError does for the API.
 func dashListError(what string, p storage.Page, err error) error {
-	if p.Cursor != "" && strings.Contains(err.Error(), "cursor") {
+	if p.Cursor != "" && errors.Is(err, storage.ErrBadCursor) {
 		return dashErrorf(http.StatusBadRequest, "This page link is not valid; start again from the first page.")
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -241,7 +241,7 @@ func seedDemo(t *testing.T, e *dashEnv) {
 	at(30 * time.Minute)
 	real := time.Now().UTC()
 	job := &storage.Job{ID: e.id(), Kind: storage.JobIssue, Ref: stuck.ID, RunAt: real.Add(time.Hour), Deadline: real.Add(24 * time.Hour), CreatedAt: now()}
-	if err := e.st.BeginFinalize(ctx, stuck.ID, []storage.Status{storage.StatusPending}, e.csr([]string{"payments.example.com"}), job, now()); err != nil {
+	if err := e.st.BeginFinalize(ctx, stuck.ID, []storage.Status{storage.StatusPending}, e.csr([]string{"payments.example.com"}), job, now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.st.AppendOrderEvents(ctx,

@@ -33,6 +33,20 @@ var (
 // Every method that addresses a row by id MUST return ErrNotFound when the
 // row does not exist, before any ErrConflict check.
 
+// Journal is what a state transition records about itself: the order
+// timeline events and the audit entries that describe it. A method taking a
+// Journal writes it in the transaction of the transition, so a crash never
+// keeps the one without the other, and costs no commit of its own. A nil
+// Journal, or one with nothing in it, writes nothing more. Events are
+// stored as AppendOrderEvents stores them (an event with neither OrderID
+// nor AuthzID is refused before anything is written); audit entries are
+// chained as AppendAudit chains them, in the order given, and each entry's
+// Seq, PrevHash and Hash are set once the transaction has committed.
+type Journal struct {
+	Events []*OrderEvent
+	Audit  []*AuditEntry
+}
+
 // AccountStore holds ACME accounts.
 type AccountStore interface {
 	// CreateAccount inserts a. It MUST return ErrConflict, and write nothing,
@@ -105,8 +119,9 @@ type OrderStore interface {
 	// authorization of the order: the new ones and reused existing ones.
 	// When o.ReplacesCertificateID is set, the same transaction marks that
 	// certificate as replaced by o; it MUST return ErrConflict, writing
-	// nothing, if the certificate is already replaced (RFC 9773 §5).
-	CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization) error
+	// nothing, if the certificate is already replaced (RFC 9773 §5). j is
+	// written in the same transaction.
+	CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, j *Journal) error
 	// GetOrder returns the order or ErrNotFound.
 	GetOrder(ctx context.Context, id string) (*Order, error)
 	// ListOrderIDs returns one page of the ids of an account's orders, newest
@@ -117,16 +132,26 @@ type OrderStore interface {
 	// inserts job (the issuance job that finishes the order if the caller
 	// dies before it does), in one transaction, provided the order's stored
 	// status is one of from. It MUST return ErrConflict, writing nothing,
-	// otherwise, so two concurrent finalizations cannot both win.
-	BeginFinalize(ctx context.Context, orderID string, from []Status, csr []byte, job *Job, now time.Time) error
+	// otherwise, so two concurrent finalizations cannot both win. j is
+	// written in the same transaction.
+	BeginFinalize(ctx context.Context, orderID string, from []Status, csr []byte, job *Job, now time.Time, j *Journal) error
+	// FinalizeOrder is finalization in one step, for a CA that issues
+	// while the request waits: provided the order's stored status is one of
+	// from, it records csr, inserts c and moves the order c.OrderID to
+	// valid pointing at c, with j, in one transaction. It MUST return
+	// ErrConflict, writing nothing, otherwise: of two concurrent
+	// finalizations one wins, and the other's certificate, never stored, is
+	// never handed out.
+	FinalizeOrder(ctx context.Context, from []Status, csr []byte, c *Certificate, now time.Time, j *Journal) error
 	// CompleteOrder inserts c, moves the order c.OrderID from processing to
-	// valid pointing at c and deletes the order's issue jobs, in one
-	// transaction; ErrConflict if the order is not processing.
-	CompleteOrder(ctx context.Context, c *Certificate, now time.Time) error
+	// valid pointing at c and deletes the order's issue jobs, with j, in
+	// one transaction; ErrConflict if the order is not processing.
+	CompleteOrder(ctx context.Context, c *Certificate, now time.Time, j *Journal) error
 	// FailOrder moves an order to invalid with the problem document problem
-	// (JSON) and deletes its issue jobs. It MUST return ErrConflict if the
-	// order is already valid or invalid.
-	FailOrder(ctx context.Context, orderID string, problem []byte, now time.Time) error
+	// (JSON) and deletes its issue jobs, with j, in one transaction. It
+	// MUST return ErrConflict, writing nothing, if the order is already
+	// valid or invalid.
+	FailOrder(ctx context.Context, orderID string, problem []byte, now time.Time, j *Journal) error
 	// SetOrderUpstreamRef records the backend's reference for an order that
 	// is processing (an async backend accepted the submission); ErrConflict
 	// if the order is not processing.
@@ -157,11 +182,15 @@ type OrderStore interface {
 	// pending.
 	StartChallenge(ctx context.Context, challengeID string, job *Job, now time.Time) error
 	// FinishChallenge records the outcome of a validation: the challenge goes
-	// from processing to status (valid or invalid) with problem (JSON, or nil)
-	// and the authorization follows (valid, or invalid); when the challenge is
-	// valid its Validated time is now. It MUST return ErrConflict if the
-	// challenge is not processing.
-	FinishChallenge(ctx context.Context, challengeID string, status Status, problem []byte, now time.Time) error
+	// from pending (a validation run within the client's request) or
+	// processing (one run by a job) to status (valid or invalid) with
+	// problem (JSON, or nil) and the authorization follows (valid, or
+	// invalid); when the challenge is valid its Validated time is now. The
+	// challenge's validate jobs are deleted and j is written, in the same
+	// transaction. It MUST return ErrConflict, writing nothing, if the
+	// challenge is neither pending nor processing or its authorization's
+	// stored status is not pending.
+	FinishChallenge(ctx context.Context, challengeID string, status Status, problem []byte, now time.Time, j *Journal) error
 }
 
 // CertificateStore holds issued certificates.

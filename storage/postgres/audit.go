@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,25 +29,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 // serialized and the chain never forks. e is changed only once the entry
 // is stored.
 func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEntry) error {
-	entry := *e
-	entry.At = e.At.UTC().Truncate(time.Microsecond)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var last int64
-		var prev []byte
-		if err := tx.QueryRow(ctx, sqlLockAuditHead).Scan(&last, &prev); err != nil {
-			return fmt.Errorf("lock the chain head: %w", err)
-		}
-		entry.Seq, entry.PrevHash = last+1, prev
-		entry.Hash = storage.AuditHash(&entry)
-		_, err := tx.Exec(ctx, sqlInsertAudit,
-			entry.Seq, entry.At, entry.Actor, entry.Directory, entry.Action, entry.Object,
-			entry.Outcome, entry.ClientIP, entry.Detail, entry.PrevHash, entry.Hash)
-		return err
-	})
+	jn, err := newJournal(&storage.Journal{Audit: []*storage.AuditEntry{e}})
 	if err != nil {
 		return fmt.Errorf("postgres: append audit entry: %w", err)
 	}
-	*e = entry
+	// A transition of nothing: BEGIN, the lock, the insert with COMMIT.
+	if err := s.transition(ctx, &pgx.Batch{}, execAll(0), jn); err != nil {
+		return fmt.Errorf("postgres: append audit entry: %w", err)
+	}
 	return nil
 }
 

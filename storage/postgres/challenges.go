@@ -33,17 +33,27 @@ queued AS (
            $9::timestamptz, $10::timestamptz, $11::text, $12::timestamptz
     FROM started)
 SELECT EXISTS (SELECT 1 FROM challenges WHERE id = $1), EXISTS (SELECT 1 FROM started)`
-	// RFC 8555 §7.1.6: the authorization follows its challenge. Only a
-	// pending one does: an authorization deactivated while its challenge was
-	// being validated stays deactivated.
-	sqlFinishChallenge = `WITH finished AS (
+	// RFC 8555 §7.1.6: the authorization follows its challenge. A challenge
+	// finishes from pending (validated within the client's request) or
+	// processing (by a job), and only while its authorization is pending:
+	// locking the authorization first serializes this with a concurrent
+	// finish of another of its challenges or its deactivation (the second
+	// re-reads the authorization once the first commits, finds it no longer
+	// pending and changes nothing). The challenge's validate jobs go with it.
+	sqlFinishChallenge = `WITH authz AS (
+    SELECT a.id FROM authorizations a
+    WHERE a.id = (SELECT c.authz_id FROM challenges c WHERE c.id = $1) AND a.status = 'pending'
+    FOR UPDATE),
+finished AS (
     UPDATE challenges SET status = $2, error = $3, validated = $4, updated_at = $5
-    WHERE id = $1 AND status = 'processing'
-    RETURNING authz_id),
+    WHERE id = $1 AND status IN ('pending', 'processing') AND authz_id IN (SELECT id FROM authz)
+    RETURNING id, authz_id),
 followed AS (
     UPDATE authorizations a SET status = $2, updated_at = $5
     FROM finished f
-    WHERE a.id = f.authz_id AND a.status = 'pending')
+    WHERE a.id = f.authz_id),
+dropped AS (
+    DELETE FROM jobs WHERE kind = $6 AND ref IN (SELECT id FROM finished))
 SELECT EXISTS (SELECT 1 FROM challenges WHERE id = $1), EXISTS (SELECT 1 FROM finished)`
 )
 
@@ -75,9 +85,10 @@ func (s *Store) StartChallenge(ctx context.Context, challengeID string, job *sto
 		sqlStartChallenge, args...)
 }
 
-// FinishChallenge moves a processing challenge to status (valid or invalid)
-// with problem, and its pending authorization with it.
-func (s *Store) FinishChallenge(ctx context.Context, challengeID string, status storage.Status, problem []byte, now time.Time) error {
+// FinishChallenge moves a pending or processing challenge of a pending
+// authorization to status (valid or invalid) with problem, and the
+// authorization with it, and drops the challenge's validate jobs.
+func (s *Store) FinishChallenge(ctx context.Context, challengeID string, status storage.Status, problem []byte, now time.Time, j *storage.Journal) error {
 	if status != storage.StatusValid && status != storage.StatusInvalid {
 		return fmt.Errorf("postgres: finish challenge %q: status %q is neither valid nor invalid", challengeID, status)
 	}
@@ -85,6 +96,8 @@ func (s *Store) FinishChallenge(ctx context.Context, challengeID string, status 
 	if status == storage.StatusValid {
 		validated = now
 	}
-	return s.guarded(ctx, "finish challenge", "challenge", challengeID, "is not processing",
-		sqlFinishChallenge, challengeID, string(status), optBytes(problem), optTime(validated), now)
+	return s.guardedJournal(ctx, j, "finish challenge", "challenge", challengeID,
+		"is neither pending nor processing or its authorization is not pending",
+		sqlFinishChallenge, challengeID, string(status), optBytes(problem), optTime(validated), now,
+		string(storage.JobValidate))
 }

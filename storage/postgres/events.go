@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -43,22 +42,13 @@ var errEventOwnerless = errors.New("postgres: order event has neither an order n
 // AppendOrderEvents stores events in one statement, in the order given: of
 // events of the same instant, the earlier argument is listed first.
 func (s *Store) AppendOrderEvents(ctx context.Context, events ...*storage.OrderEvent) error {
+	if err := checkEvents(events); err != nil {
+		return err
+	}
 	if len(events) == 0 {
 		return nil
 	}
-	n := len(events)
-	orders, authzs, kinds, actors, idents, details, requests :=
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n)
-	ats := make([]time.Time, n)
-	for i, e := range events {
-		if e.OrderID == "" && e.AuthzID == "" {
-			return errEventOwnerless
-		}
-		orders[i], authzs[i], ats[i], kinds[i] = e.OrderID, e.AuthzID, e.At, e.Kind
-		actors[i], idents[i], details[i], requests[i] = e.Actor, e.Identifier, e.Detail, e.RequestID
-	}
-	if _, err := s.exec(ctx, sqlInsertEvents, orders, authzs, ats, kinds, actors, idents, details, requests); err != nil {
+	if _, err := s.exec(ctx, sqlInsertEvents, eventArgs(events)...); err != nil {
 		return fmt.Errorf("postgres: append order events: %w", err)
 	}
 	return nil

@@ -60,6 +60,21 @@ issued AS (
 dropped AS (
     DELETE FROM jobs WHERE kind = $20 AND ref IN (SELECT id FROM moved))
 SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1), EXISTS (SELECT 1 FROM moved)`
+	// sqlCompleteOrder in one step from a finalizable status: the second
+	// of two concurrent finalizations waits for the first's row lock,
+	// re-reads the row, finds it valid and inserts no certificate.
+	sqlFinalizeOrder = `WITH moved AS (
+    UPDATE orders SET status = 'valid', certificate_id = $2, updated_at = $3, csr = $23
+    WHERE id = $1 AND status = ANY ($20::text[])
+    RETURNING id),
+issued AS (
+    INSERT INTO certificates (` + certificateColumns + `)
+    SELECT $2::text, $4::text, $5::text, moved.id, $6::text, $7::text, $8::text[],
+           $9::timestamptz, $10::timestamptz, $11::bytea, $12::bytea[], $13::text, $14::text,
+           $15::text, $16::text, $17::timestamptz, $18::integer, $19::timestamptz, $21::text,
+           $22::boolean
+    FROM moved)
+SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1), EXISTS (SELECT 1 FROM moved)`
 	sqlFailOrder = `WITH failed AS (
     UPDATE orders SET status = 'invalid', error = $2, updated_at = $3
     WHERE id = $1 AND status NOT IN ('valid', 'invalid')
@@ -88,9 +103,13 @@ const (
 
 // CreateOrder inserts the new authorizations with their challenges, then o,
 // in one implicit transaction and one round trip: a duplicate id anywhere
-// rolls back all of it. An order that replaces a certificate takes
-// createReplacing's explicit transaction instead.
-func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*storage.Authorization) error {
+// rolls back all of it. An order that replaces a certificate, or whose
+// journal holds audit entries, takes an explicit transaction instead.
+func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*storage.Authorization, j *storage.Journal) error {
+	jn, err := newJournal(j)
+	if err != nil {
+		return fmt.Errorf("postgres: create order %q: %w", o.ID, err)
+	}
 	b := &pgx.Batch{}
 	if o.ReplacesCertificateID != "" {
 		b.Queue(sqlMarkReplaced, o.ID, o.ReplacesCertificateID)
@@ -105,11 +124,14 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*
 		o.CreatedAt, o.UpdatedAt,
 		string(o.Approval), o.ApprovalBy, o.ApprovalReason, optTime(o.ApprovalDeadline),
 		o.Replaces, o.ReplacesCertificateID)
-	var err error
-	if o.ReplacesCertificateID == "" {
+	switch {
+	case o.ReplacesCertificateID != "":
+		err = s.transition(ctx, b, replacingVerdict(o, b.Len()), jn)
+	case len(jn.audit) == 0:
+		jn.queueEvents(b)
 		err = s.sendBatch(ctx, b)
-	} else {
-		err = s.createReplacing(ctx, o, b)
+	default:
+		err = s.transition(ctx, b, execAll(b.Len()), jn)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: create order %q: %w", o.ID, err)
@@ -117,40 +139,39 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*
 	return nil
 }
 
-// createReplacing runs b, whose first statement is sqlMarkReplaced, in an
-// explicit transaction, and rolls it back when the certificate is missing
+// replacingVerdict reads the n results of a batch whose first statement is
+// sqlMarkReplaced, and refuses the order when the certificate is missing
 // (ErrNotFound) or already replaced (ErrConflict). A batch alone cannot do
-// this: the mark's refusal is an answer, not an error, so the implicit
-// transaction would commit the order anyway. The whole batch still goes in
-// one round trip (three with BEGIN and COMMIT), and the mark's verdict is
-// decided before any insert's error, so a missing certificate is reported
-// as ErrNotFound whatever else is wrong.
-func (s *Store) createReplacing(ctx context.Context, o *storage.Order, b *pgx.Batch) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		br := tx.SendBatch(ctx, b)
+// this: the mark's refusal is an answer, not an error, so an implicit
+// transaction would commit the order anyway. The mark's verdict is read
+// before any insert's error, so a missing certificate is reported as
+// ErrNotFound whatever else is wrong.
+func replacingVerdict(o *storage.Order, n int) verdict {
+	return func(br pgx.BatchResults) error {
 		var found, marked bool
 		if err := br.QueryRow().Scan(&found, &marked); err != nil {
-			return errors.Join(err, br.Close())
+			return err
 		}
-		if !found || !marked {
-			// What the queued inserts did no longer matters: returning an
-			// error rolls all of it back, and a lost connection surfaces
-			// through that rollback.
-			_ = br.Close()
-			if !found {
-				return notFound("certificate", o.ReplacesCertificateID)
-			}
+		switch {
+		case !found:
+			return notFound("certificate", o.ReplacesCertificateID)
+		case !marked:
 			return conflict("certificate", o.ReplacesCertificateID, "is already replaced")
 		}
-		var err error
-		for i := 1; i < b.Len() && err == nil; i++ {
-			_, err = br.Exec()
+		return execAll(n - 1)(br)
+	}
+}
+
+// execAll reads n results of statements that return no rows.
+func execAll(n int) verdict {
+	return func(br pgx.BatchResults) error {
+		for range n {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	})
+		return nil
+	}
 }
 
 // GetOrder returns the order or ErrNotFound.
@@ -234,23 +255,42 @@ func decodeCursor(c string) (time.Time, string, error) {
 
 // BeginFinalize moves the order to processing with its CSR and inserts the
 // issuance job, provided its status is one of from.
-func (s *Store) BeginFinalize(ctx context.Context, orderID string, from []storage.Status, csr []byte, job *storage.Job, now time.Time) error {
+func (s *Store) BeginFinalize(ctx context.Context, orderID string, from []storage.Status, csr []byte, job *storage.Job, now time.Time, j *storage.Journal) error {
 	if job == nil {
 		return fmt.Errorf("postgres: begin finalize %q: nil job", orderID)
 	}
+	args := append([]any{orderID, csr, now, statusStrings(from)}, jobArgs(job)...)
+	return s.guardedJournal(ctx, j, "begin finalize", "order", orderID, "is not in a finalizable state",
+		sqlBeginFinalize, args...)
+}
+
+// statusStrings binds statuses as a text[].
+func statusStrings(from []storage.Status) []string {
 	statuses := make([]string, len(from))
 	for i, st := range from {
 		statuses[i] = string(st)
 	}
-	args := append([]any{orderID, csr, now, statuses}, jobArgs(job)...)
-	return s.guarded(ctx, "begin finalize", "order", orderID, "is not in a finalizable state",
-		sqlBeginFinalize, args...)
+	return statuses
+}
+
+// FinalizeOrder records the CSR, inserts c and moves the order c.OrderID
+// to valid pointing at c, provided its status is one of from, in one
+// statement (with j, one transaction): finalization in one step, for a CA
+// that issues while the request waits.
+func (s *Store) FinalizeOrder(ctx context.Context, from []storage.Status, csr []byte, c *storage.Certificate, now time.Time, j *storage.Journal) error {
+	return s.guardedJournal(ctx, j, "finalize order", "order", c.OrderID, "is not in a finalizable state",
+		sqlFinalizeOrder,
+		c.OrderID, c.ID, now,
+		c.Directory, c.AccountID, c.Serial, c.Issuer, nonNil(c.Names),
+		c.NotBefore, c.NotAfter, nonNil(c.ChainPEM), nonNil(c.Alternates), c.Profile, c.Backend,
+		c.UpstreamRef, string(c.Status), optTime(c.RevokedAt), c.RevocationReason, c.CreatedAt,
+		statusStrings(from), c.ReplacedBy, c.RenewEarly, csr)
 }
 
 // CompleteOrder moves the order from processing to valid pointing at c,
 // inserts c and drops the order's issue jobs, in one statement.
-func (s *Store) CompleteOrder(ctx context.Context, c *storage.Certificate, now time.Time) error {
-	return s.guarded(ctx, "complete order", "order", c.OrderID, "is not processing", sqlCompleteOrder,
+func (s *Store) CompleteOrder(ctx context.Context, c *storage.Certificate, now time.Time, j *storage.Journal) error {
+	return s.guardedJournal(ctx, j, "complete order", "order", c.OrderID, "is not processing", sqlCompleteOrder,
 		c.OrderID, c.ID, now,
 		c.Directory, c.AccountID, c.Serial, c.Issuer, nonNil(c.Names),
 		c.NotBefore, c.NotAfter, nonNil(c.ChainPEM), nonNil(c.Alternates), c.Profile, c.Backend,
@@ -260,8 +300,8 @@ func (s *Store) CompleteOrder(ctx context.Context, c *storage.Certificate, now t
 
 // FailOrder moves the order to invalid with problem and drops its issue
 // jobs; ErrConflict if it is already valid or invalid.
-func (s *Store) FailOrder(ctx context.Context, orderID string, problem []byte, now time.Time) error {
-	return s.guarded(ctx, "fail order", "order", orderID, "is already final", sqlFailOrder,
+func (s *Store) FailOrder(ctx context.Context, orderID string, problem []byte, now time.Time, j *storage.Journal) error {
+	return s.guardedJournal(ctx, j, "fail order", "order", orderID, "is already final", sqlFailOrder,
 		orderID, optBytes(problem), now, string(storage.JobIssue))
 }
 

@@ -427,7 +427,7 @@ func TestForeignKeys(t *testing.T) {
 	url := serverURL(t)
 	s := openStore(t, url, freshSchema(t, url))
 	o := &storage.Order{ID: "o1", AccountID: "no-such-account", Status: storage.StatusPending}
-	err := s.CreateOrder(testCtx(t), o, nil)
+	err := s.CreateOrder(testCtx(t), o, nil, nil)
 	if err == nil || errors.Is(err, storage.ErrConflict) {
 		t.Errorf("CreateOrder for an unknown account = %v, want a foreign key error", err)
 	}

@@ -15,7 +15,10 @@
 // existence check reads the same snapshot as the UPDATE, which two statements
 // of a READ COMMITTED transaction would not. RevokeEABKey is the exception
 // that wants exactly that: its second statement must see the bindings that
-// committed while its first waited for the key's row lock.
+// committed while its first waited for the key's row lock. A transition
+// given a storage.Journal with something in it (journal.go) is the other:
+// its statement, the journal's events and audit entries and the audit
+// chain's lock share one transaction, pipelined into three round trips.
 //
 // PostgreSQL stores timestamps with microsecond precision: the store keeps
 // instants to the microsecond (pgx truncates the rest) and returns them in

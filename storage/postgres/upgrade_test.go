@@ -121,7 +121,7 @@ VALUES ('acct-1', 'default', 'valid', '{}', true, 'tp', '\x7b7d', '', $1, $1)`, 
 	}
 	renewal := &storage.Order{ID: "order-renewal", Directory: "default", AccountID: "acct-1",
 		Status: storage.StatusPending, Expires: now, ReplacesCertificateID: "cert-before", CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateOrder(ctx, renewal, nil); err != nil {
+	if err := s.CreateOrder(ctx, renewal, nil, nil); err != nil {
 		t.Fatalf("CreateOrder replacing a version 2 certificate: %v", err)
 	}
 	if c, err := s.GetCertificate(ctx, "cert-before"); err != nil || c.ReplacedBy != renewal.ID {

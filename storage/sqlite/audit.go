@@ -2,10 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/acmegate/acmegate/storage"
 )
@@ -19,33 +16,17 @@ const (
 	sqlScanAudit   = `SELECT ` + auditColumns + ` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`
 )
 
-// AppendAudit chains e to the last entry and inserts it. The read of the
-// last entry and the insert share one BEGIN IMMEDIATE transaction on the
-// single write connection, and BEGIN IMMEDIATE holds the file's write lock
-// from the start, so appends from this store and from any other process
-// on the file are serialized: the chain never forks. e is changed only
-// once the entry is stored.
+// AppendAudit chains e to the last entry and inserts it, in a transaction
+// of its own (see insertAudit). e is changed only once the entry is stored.
 func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEntry) error {
-	entry := *e
-	entry.At = e.At.UTC().Truncate(time.Microsecond)
-	err := s.inWrite(ctx, func(q queryer) error {
-		var last int64
-		var prev []byte
-		err := q.queryRow(ctx, sqlLastAudit).Scan(&last, &prev)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		entry.Seq, entry.PrevHash = last+1, prev
-		entry.Hash = storage.AuditHash(&entry)
-		_, err = q.exec(ctx, sqlInsertAudit,
-			entry.Seq, tval(entry.At), entry.Actor, entry.Directory, entry.Action, entry.Object,
-			entry.Outcome, entry.ClientIP, entry.Detail, entry.PrevHash, entry.Hash)
-		return err
-	})
+	jn, err := newJournal(&storage.Journal{Audit: []*storage.AuditEntry{e}})
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entry: %w", err)
 	}
-	*e = entry
+	if err := s.inWrite(ctx, func(q queryer) error { return jn.write(ctx, q) }); err != nil {
+		return fmt.Errorf("sqlite: append audit entry: %w", err)
+	}
+	jn.publish()
 	return nil
 }
 

@@ -26,15 +26,22 @@ ORDER BY authz_id, position`
 	sqlStartChallenge = `UPDATE challenges SET status = 'processing', updated_at = ?
 WHERE id = ? AND status = 'pending'
   AND EXISTS (SELECT 1 FROM authorizations a WHERE a.id = challenges.authz_id AND a.status = 'pending')`
+	// A challenge is finished once: from pending when the protocol validates
+	// within the client's request, from processing when a job does. Only
+	// the challenge of a pending authorization finishes; with a single
+	// writer, nothing changes the authorization between this check and
+	// sqlFollowChallenge.
 	sqlFinishChallenge = `UPDATE challenges SET status = ?, error = ?, validated = ?, updated_at = ?
-WHERE id = ? AND status = 'processing'
+WHERE id = ? AND status IN ('pending', 'processing')
+  AND EXISTS (SELECT 1 FROM authorizations a WHERE a.id = challenges.authz_id AND a.status = 'pending')
 RETURNING authz_id`
-	// RFC 8555 §7.1.6: the authorization follows its challenge. Only a
-	// pending one does: an authorization deactivated while its challenge was
-	// being validated stays deactivated.
+	// RFC 8555 §7.1.6: the authorization follows its challenge.
+	// sqlFinishChallenge checked it is pending; the condition says so again
+	// so that the statement is right on its own.
 	sqlFollowChallenge = `UPDATE authorizations SET status = ?, updated_at = ?
 WHERE id = ? AND status = 'pending'`
-	sqlChallengeExists = `SELECT 1 FROM challenges WHERE id = ?`
+	sqlChallengeExists     = `SELECT 1 FROM challenges WHERE id = ?`
+	sqlDeleteChallengeJobs = `DELETE FROM jobs WHERE kind = ? AND ref = ?`
 )
 
 // loadChallenges fills the Challenges of the authorizations in byID with
@@ -98,9 +105,10 @@ func (s *Store) StartChallenge(ctx context.Context, challengeID string, job *sto
 	})
 }
 
-// FinishChallenge moves a processing challenge to status (valid or invalid)
-// with problem, and its pending authorization with it.
-func (s *Store) FinishChallenge(ctx context.Context, challengeID string, status storage.Status, problem []byte, now time.Time) error {
+// FinishChallenge moves a pending or processing challenge of a pending
+// authorization to status (valid or invalid) with problem, and the
+// authorization with it, and drops the challenge's validate jobs.
+func (s *Store) FinishChallenge(ctx context.Context, challengeID string, status storage.Status, problem []byte, now time.Time, j *storage.Journal) error {
 	if status != storage.StatusValid && status != storage.StatusInvalid {
 		return fmt.Errorf("sqlite: finish challenge %q: status %q is neither valid nor invalid", challengeID, status)
 	}
@@ -108,18 +116,22 @@ func (s *Store) FinishChallenge(ctx context.Context, challengeID string, status 
 	if status == storage.StatusValid {
 		validated = now
 	}
-	return s.inWrite(ctx, func(q queryer) error {
+	return s.transition(ctx, "finish challenge", challengeID, j, func(q queryer) error {
 		var authzID string
 		err := q.queryRow(ctx, sqlFinishChallenge,
 			string(status), problem, tval(validated), tval(now), challengeID).Scan(&authzID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return missingOrConflict(ctx, q, sqlChallengeExists, "challenge", challengeID, "is not processing")
+			return missingOrConflict(ctx, q, sqlChallengeExists, "challenge", challengeID,
+				"is neither pending nor processing or its authorization is not pending")
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: finish challenge %q: %w", challengeID, err)
 		}
 		if _, err := q.exec(ctx, sqlFollowChallenge, string(status), tval(now), authzID); err != nil {
 			return fmt.Errorf("sqlite: finish challenge %q: authorization: %w", challengeID, err)
+		}
+		if _, err := q.exec(ctx, sqlDeleteChallengeJobs, string(storage.JobValidate), challengeID); err != nil {
+			return fmt.Errorf("sqlite: finish challenge %q: delete jobs: %w", challengeID, err)
 		}
 		return nil
 	})

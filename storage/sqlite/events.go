@@ -32,24 +32,13 @@ var errEventOwnerless = errors.New("sqlite: order event has neither an order nor
 // AppendOrderEvents stores events in one transaction, in the order given:
 // of events of the same instant, the earlier argument is listed first.
 func (s *Store) AppendOrderEvents(ctx context.Context, events ...*storage.OrderEvent) error {
-	for _, e := range events {
-		if e.OrderID == "" && e.AuthzID == "" {
-			return errEventOwnerless
-		}
+	if err := checkEvents(events); err != nil {
+		return err
 	}
 	if len(events) == 0 {
 		return nil
 	}
-	err := s.inWrite(ctx, func(q queryer) error {
-		for _, e := range events {
-			_, err := q.exec(ctx, sqlInsertEvent,
-				e.OrderID, e.AuthzID, tval(e.At), e.Kind, e.Actor, e.Identifier, e.Detail, e.RequestID)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.inWrite(ctx, func(q queryer) error { return insertEvents(ctx, q, events) })
 	if err != nil {
 		return fmt.Errorf("sqlite: append order events: %w", err)
 	}

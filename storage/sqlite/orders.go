@@ -32,6 +32,8 @@ ORDER BY created_at DESC, id DESC LIMIT ?`
 	// concurrent finalizations only the first UPDATE matches a row.
 	sqlBeginFinalize = `UPDATE orders SET status = 'processing', csr = ?, updated_at = ?
 WHERE id = ? AND status IN (SELECT value FROM json_each(?))`
+	sqlFinalizeOrder = `UPDATE orders SET status = 'valid', csr = ?, certificate_id = ?, updated_at = ?
+WHERE id = ? AND status IN (SELECT value FROM json_each(?))`
 	sqlCompleteOrder = `UPDATE orders SET status = 'valid', certificate_id = ?, updated_at = ?
 WHERE id = ? AND status = 'processing'`
 	sqlFailOrder = `UPDATE orders SET status = 'invalid', error = ?, updated_at = ?
@@ -54,8 +56,8 @@ const (
 // in one transaction: a duplicate id anywhere rolls back all of it. When o
 // replaces a certificate, marking it comes first, so a missing certificate
 // is reported as ErrNotFound whatever else is wrong.
-func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*storage.Authorization) error {
-	return s.inWrite(ctx, func(q queryer) error {
+func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*storage.Authorization, j *storage.Journal) error {
+	return s.transition(ctx, "create order", o.ID, j, func(q queryer) error {
 		if o.ReplacesCertificateID != "" {
 			n, err := q.execAffected(ctx, sqlMarkReplaced, o.ID, o.ReplacesCertificateID)
 			if err != nil {
@@ -169,11 +171,11 @@ func decodeCursor(c string) (time.Time, string, error) {
 
 // BeginFinalize moves the order to processing with its CSR and inserts the
 // issuance job, provided its status is one of from.
-func (s *Store) BeginFinalize(ctx context.Context, orderID string, from []storage.Status, csr []byte, job *storage.Job, now time.Time) error {
+func (s *Store) BeginFinalize(ctx context.Context, orderID string, from []storage.Status, csr []byte, job *storage.Job, now time.Time, j *storage.Journal) error {
 	if job == nil {
 		return fmt.Errorf("sqlite: begin finalize %q: nil job", orderID)
 	}
-	return s.inWrite(ctx, func(q queryer) error {
+	return s.transition(ctx, "begin finalize", orderID, j, func(q queryer) error {
 		n, err := q.execAffected(ctx, sqlBeginFinalize, csr, tval(now), orderID, jval(nonNil(from)))
 		if err != nil {
 			return fmt.Errorf("sqlite: begin finalize %q: %w", orderID, err)
@@ -188,10 +190,30 @@ func (s *Store) BeginFinalize(ctx context.Context, orderID string, from []storag
 	})
 }
 
+// FinalizeOrder records the CSR, inserts c and moves the order c.OrderID
+// to valid pointing at c, provided its status is one of from: finalization
+// in one transaction, for a CA that issues while the request waits. The
+// UPDATE comes first, so a refused finalization inserts no certificate.
+func (s *Store) FinalizeOrder(ctx context.Context, from []storage.Status, csr []byte, c *storage.Certificate, now time.Time, j *storage.Journal) error {
+	return s.transition(ctx, "finalize order", c.OrderID, j, func(q queryer) error {
+		n, err := q.execAffected(ctx, sqlFinalizeOrder, csr, c.ID, tval(now), c.OrderID, jval(nonNil(from)))
+		if err != nil {
+			return fmt.Errorf("sqlite: finalize order %q: %w", c.OrderID, err)
+		}
+		if n == 0 {
+			return missingOrConflict(ctx, q, sqlOrderExists, "order", c.OrderID, "is not in a finalizable state")
+		}
+		if err := insertCertificate(ctx, q, c); err != nil {
+			return fmt.Errorf("sqlite: finalize order %q: %w", c.OrderID, err)
+		}
+		return nil
+	})
+}
+
 // CompleteOrder moves the order from processing to valid pointing at c,
 // inserts c and drops the order's issue jobs.
-func (s *Store) CompleteOrder(ctx context.Context, c *storage.Certificate, now time.Time) error {
-	return s.inWrite(ctx, func(q queryer) error {
+func (s *Store) CompleteOrder(ctx context.Context, c *storage.Certificate, now time.Time, j *storage.Journal) error {
+	return s.transition(ctx, "complete order", c.OrderID, j, func(q queryer) error {
 		n, err := q.execAffected(ctx, sqlCompleteOrder, c.ID, tval(now), c.OrderID)
 		if err != nil {
 			return fmt.Errorf("sqlite: complete order %q: %w", c.OrderID, err)
@@ -211,8 +233,8 @@ func (s *Store) CompleteOrder(ctx context.Context, c *storage.Certificate, now t
 
 // FailOrder moves the order to invalid with problem and drops its issue
 // jobs; ErrConflict if it is already valid or invalid.
-func (s *Store) FailOrder(ctx context.Context, orderID string, problem []byte, now time.Time) error {
-	return s.inWrite(ctx, func(q queryer) error {
+func (s *Store) FailOrder(ctx context.Context, orderID string, problem []byte, now time.Time, j *storage.Journal) error {
+	return s.transition(ctx, "fail order", orderID, j, func(q queryer) error {
 		n, err := q.execAffected(ctx, sqlFailOrder, problem, tval(now), orderID)
 		if err != nil {
 			return fmt.Errorf("sqlite: fail order %q: %w", orderID, err)

@@ -28,7 +28,7 @@ func statements() []string {
 		sqlBindEABKey, sqlRevokeEABKey, sqlDeactivateEABAccounts,
 
 		sqlInsertOrder, sqlGetOrder, sqlListOrderIDsFirst, sqlListOrderIDsAfter,
-		sqlBeginFinalize, sqlCompleteOrder, sqlFailOrder, sqlSetOrderUpstreamRef,
+		sqlBeginFinalize, sqlFinalizeOrder, sqlCompleteOrder, sqlFailOrder, sqlSetOrderUpstreamRef,
 		sqlOrderExists, sqlDeleteIssueJobs, sqlMarkReplaced,
 
 		sqlBeginApproval, sqlApproveOrder, sqlRejectOrder, sqlListPendingApprovals,
@@ -42,7 +42,7 @@ func statements() []string {
 		sqlInsertAuthz, sqlInsertChallenge, sqlGetAuthzs, sqlGetAuthzWithChallenges, sqlGetChallengesOf,
 		sqlFindReusableAuthz, sqlDeactivateAuthz, sqlAuthzExists,
 		sqlGetChallenge, sqlStartChallenge, sqlFinishChallenge, sqlFollowChallenge,
-		sqlChallengeExists,
+		sqlChallengeExists, sqlDeleteChallengeJobs,
 
 		sqlInsertCertificate, sqlGetCertificate, sqlGetCertificateBySerial,
 		sqlRevokeCertificate, sqlCertificateExists, sqlSetRenewEarly,

@@ -201,7 +201,7 @@ func TestPragmas(t *testing.T) {
 func TestForeignKeys(t *testing.T) {
 	s := openAt(t, filepath.Join(t.TempDir(), "acmegate.db"))
 	o := &storage.Order{ID: "o1", AccountID: "no-such-account", Status: storage.StatusPending}
-	if err := s.CreateOrder(testCtx(t), o, nil); err == nil {
+	if err := s.CreateOrder(testCtx(t), o, nil, nil); err == nil {
 		t.Errorf("CreateOrder for an unknown account succeeded")
 	}
 }

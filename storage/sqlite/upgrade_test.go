@@ -84,7 +84,7 @@ VALUES ('cert-1', 'default', 'acct-1', 'order-1', 'abc', 'CN=test', '[]', ?1, ?1
 	}
 	renewal := &storage.Order{ID: "order-2", Directory: "default", AccountID: "acct-1",
 		Status: storage.StatusPending, Expires: now, ReplacesCertificateID: "cert-1", CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateOrder(ctx, renewal, nil); err != nil {
+	if err := s.CreateOrder(ctx, renewal, nil, nil); err != nil {
 		t.Fatalf("CreateOrder replacing a version 2 certificate: %v", err)
 	}
 	if c, err := s.GetCertificate(ctx, "cert-1"); err != nil || c.ReplacedBy != renewal.ID {

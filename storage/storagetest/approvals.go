@@ -20,7 +20,7 @@ func (e *env) awaiting(acct *storage.Account, created, deadline time.Time) *stor
 	a := e.authz(acct, "www.example.com", storage.StatusValid, base().Add(24*time.Hour), 1)
 	o := e.order(acct, storage.StatusPending, a)
 	o.CreatedAt = created
-	must(e.t, "CreateOrder", e.s.CreateOrder(e.ctx, o, []*storage.Authorization{a}))
+	must(e.t, "CreateOrder", e.s.CreateOrder(e.ctx, o, []*storage.Authorization{a}, nil))
 	must(e.t, "BeginApproval", e.s.BeginApproval(e.ctx, o.ID, []storage.Status{storage.StatusPending},
 		approvalCSR, deadline, base()))
 	o.Status, o.CSR, o.UpdatedAt = storage.StatusProcessing, approvalCSR, base()
@@ -47,7 +47,7 @@ func testApprovalRoundTrip(t *testing.T, e *env) {
 	o.ApprovalReason = "ticket PKI-1234"
 	// Not UTC on the way in; MUST be UTC on the way out.
 	o.ApprovalDeadline = base().Add(72 * time.Hour).In(paris)
-	must(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, nil))
+	must(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, nil, nil))
 	got, err := e.s.GetOrder(e.ctx, o.ID)
 	must(t, "GetOrder", err)
 	if d := diff(o, got); d != "" {
@@ -122,7 +122,7 @@ func testApproveOrder(t *testing.T, e *env) {
 
 	finalizing, _ := e.finalizing(acct)
 	failed := e.awaiting(acct, base(), deadline)
-	must(t, "FailOrder", e.s.FailOrder(e.ctx, failed.ID, []byte(`{"detail":"expired"}`), now))
+	must(t, "FailOrder", e.s.FailOrder(e.ctx, failed.ID, []byte(`{"detail":"expired"}`), now, nil))
 	tests := []struct {
 		name string
 		id   string
@@ -291,7 +291,7 @@ func testListPendingApprovals(t *testing.T, e *env) {
 	rejected := e.awaiting(teamB, base().Add(-time.Hour), deadline)
 	must(t, "RejectOrder", e.s.RejectOrder(e.ctx, rejected.ID, "alice", "no", []byte(`{}`), base()))
 	failed := e.awaiting(teamA, base().Add(-time.Hour), deadline)
-	must(t, "FailOrder", e.s.FailOrder(e.ctx, failed.ID, []byte(`{}`), base()))
+	must(t, "FailOrder", e.s.FailOrder(e.ctx, failed.ID, []byte(`{}`), base(), nil))
 	e.finalizing(teamA)
 	e.storedOrder(teamB, storage.StatusPending)
 
@@ -328,7 +328,7 @@ func testExpireApprovals(t *testing.T, e *env) {
 	approvedWant := *approved
 	approvedWant.Approval, approvedWant.ApprovalBy = storage.ApprovalApproved, "alice"
 	failed := e.awaiting(acct, base(), now.Add(-time.Hour))
-	must(t, "FailOrder", e.s.FailOrder(e.ctx, failed.ID, []byte(`{"detail":"first"}`), base()))
+	must(t, "FailOrder", e.s.FailOrder(e.ctx, failed.ID, []byte(`{"detail":"first"}`), base(), nil))
 	failedWant := *failed
 	failedWant.Status, failedWant.Error = storage.StatusInvalid, []byte(`{"detail":"first"}`)
 

@@ -16,7 +16,7 @@ func (e *env) issued(acct *storage.Account, serial string) *storage.Certificate 
 	e.t.Helper()
 	o, _ := e.finalizing(acct)
 	c := certificate(o, serial)
-	must(e.t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base()))
+	must(e.t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base(), nil))
 	return c
 }
 
@@ -53,7 +53,7 @@ func testCreateOrderReplaces(t *testing.T, e *env) {
 	bystander := e.issued(acct, "c3d4")
 
 	o, a := e.renewal(acct, c.ID)
-	must(t, "CreateOrder replacing", e.s.CreateOrder(e.ctx, o, []*storage.Authorization{a}))
+	must(t, "CreateOrder replacing", e.s.CreateOrder(e.ctx, o, []*storage.Authorization{a}, nil))
 	e.wantOrder("replacing order", o)
 	want := *c
 	want.ReplacedBy = o.ID
@@ -85,7 +85,7 @@ func testCreateOrderReplaces(t *testing.T, e *env) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
 			second, sa := e.renewal(acct, tc.certID)
-			wantErr(t, "CreateOrder", e.s.CreateOrder(e.ctx, second, []*storage.Authorization{sa}), tc.want)
+			wantErr(t, "CreateOrder", e.s.CreateOrder(e.ctx, second, []*storage.Authorization{sa}, nil), tc.want)
 			e.wantNoOrder(second, sa)
 		})
 	}
@@ -94,14 +94,14 @@ func testCreateOrderReplaces(t *testing.T, e *env) {
 	dup, da := e.renewal(acct, "no-such-cert")
 	dup.ID = o.ID
 	wantErr(t, "CreateOrder with a taken id replacing an unknown certificate",
-		e.s.CreateOrder(e.ctx, dup, []*storage.Authorization{da}), storage.ErrNotFound)
+		e.s.CreateOrder(e.ctx, dup, []*storage.Authorization{da}, nil), storage.ErrNotFound)
 
 	// A refused renewal leaves the certificate's replacement alone, and an
 	// order refused for its own reasons does not mark the certificate.
 	fresh := e.issued(acct, "e5f6")
 	taken, ta := e.renewal(acct, fresh.ID)
 	taken.ID = o.ID
-	wantErr(t, "CreateOrder with a taken id", e.s.CreateOrder(e.ctx, taken, []*storage.Authorization{ta}), storage.ErrConflict)
+	wantErr(t, "CreateOrder with a taken id", e.s.CreateOrder(e.ctx, taken, []*storage.Authorization{ta}, nil), storage.ErrConflict)
 	for _, cert := range []*storage.Certificate{&want, fresh} {
 		got, err := e.s.GetCertificate(e.ctx, cert.ID)
 		must(t, "GetCertificate", err)
@@ -123,7 +123,7 @@ func testCreateOrderReplacesConcurrent(t *testing.T, e *env) {
 		orders[i], authzs[i] = e.renewal(acct, c.ID)
 	}
 	errs := concurrently(n, func(i int) error {
-		return e.s.CreateOrder(e.ctx, orders[i], []*storage.Authorization{authzs[i]})
+		return e.s.CreateOrder(e.ctx, orders[i], []*storage.Authorization{authzs[i]}, nil)
 	})
 	ok, conflicts := countOutcomes(t, errs)
 	if ok != 1 || conflicts != n-1 {
@@ -149,7 +149,7 @@ func testCertificateRenewalRoundTrip(t *testing.T, e *env) {
 	c := certificate(o, "0badc0de")
 	c.ReplacedBy = "order-that-renewed-it"
 	c.RenewEarly = true
-	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base()))
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base(), nil))
 	got, err := e.s.GetCertificate(e.ctx, c.ID)
 	must(t, "GetCertificate", err)
 	if d := diff(c, got); d != "" {

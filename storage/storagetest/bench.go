@@ -18,6 +18,11 @@ import (
 // a load test. newStore must return a new, empty, migrated store for each
 // benchmark and close it when b ends.
 //
+// A method taking a storage.Journal runs plain (nil), with the journal the
+// protocol passes (…/journal: one event, one audit entry), and as the
+// protocol wrote the same before journals existed (…/separate: the plain
+// call, then AppendOrderEvents, then AppendAudit, three transactions).
+//
 // Methods that change a row's state (StartChallenge, FinishChallenge,
 // BeginFinalize, CompleteOrder) need a fresh row per iteration: those rows
 // are made before the timer starts.
@@ -30,14 +35,22 @@ func Bench(b *testing.B, newStore func(b *testing.B) storage.Store) {
 		{"RedeemNonce", benchRedeemNonce},
 		{"RedeemNonce/parallel", benchRedeemNonceParallel},
 		{"CreateOrder", benchCreateOrder},
+		{"CreateOrder/journal", benchCreateOrderJournal},
+		{"CreateOrder/separate", benchCreateOrderSeparate},
 		{"GetOrder", benchGetOrder},
 		{"GetAuthorizations", benchGetAuthorizations},
 		{"FindReusableAuthorization", benchFindReusable},
 		{"GetChallenge", benchGetChallenge},
 		{"StartChallenge", benchStartChallenge},
 		{"FinishChallenge", benchFinishChallenge},
+		{"FinishChallenge/journal", benchFinishChallengeJournal},
+		{"FinishChallenge/separate", benchFinishChallengeSeparate},
 		{"BeginFinalize", benchBeginFinalize},
 		{"CompleteOrder", benchCompleteOrder},
+		{"CompleteOrder/journal", benchCompleteOrderJournal},
+		{"CompleteOrder/separate", benchCompleteOrderSeparate},
+		{"FinalizeOrder", benchFinalizeOrder},
+		{"FinalizeOrder/journal", benchFinalizeOrderJournal},
 		{"GetCertificate", benchGetCertificate},
 		{"AppendOrderEvents", benchAppendOrderEvents},
 		{"AppendAudit", benchAppendAudit},
@@ -136,7 +149,7 @@ func (f *fixture) order(authzStatus storage.Status) (*storage.Order, *storage.Au
 // storedOrder stores an order made by order.
 func (f *fixture) storedOrder(authzStatus storage.Status) (*storage.Order, *storage.Authorization) {
 	o, a := f.order(authzStatus)
-	f.must("CreateOrder", f.s.CreateOrder(f.ctx, o, []*storage.Authorization{a}))
+	f.must("CreateOrder", f.s.CreateOrder(f.ctx, o, []*storage.Authorization{a}, nil))
 	return o, a
 }
 
@@ -148,7 +161,7 @@ func (f *fixture) job(kind storage.JobKind, ref string) *storage.Job {
 // issue job), ready for CompleteOrder.
 func (f *fixture) processingOrder() *storage.Order {
 	o, _ := f.storedOrder(storage.StatusValid)
-	f.must("BeginFinalize", f.s.BeginFinalize(f.ctx, o.ID, []storage.Status{storage.StatusPending}, benchCSR, f.job(storage.JobIssue, o.ID), f.now))
+	f.must("BeginFinalize", f.s.BeginFinalize(f.ctx, o.ID, []storage.Status{storage.StatusPending}, benchCSR, f.job(storage.JobIssue, o.ID), f.now, nil))
 	return o
 }
 
@@ -215,10 +228,59 @@ func benchCreateOrder(b *testing.B, f *fixture) {
 	orders := prepared(f, func() pair { o, a := f.order(storage.StatusPending); return pair{o, a} })
 	b.ResetTimer()
 	for i := range b.N {
-		if err := f.s.CreateOrder(f.ctx, orders[i].o, []*storage.Authorization{orders[i].a}); err != nil {
+		if err := f.s.CreateOrder(f.ctx, orders[i].o, []*storage.Authorization{orders[i].a}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+func benchCreateOrderJournal(b *testing.B, f *fixture) {
+	type pair struct {
+		o *storage.Order
+		a *storage.Authorization
+	}
+	orders := prepared(f, func() pair { o, a := f.order(storage.StatusPending); return pair{o, a} })
+	b.ResetTimer()
+	for i := range b.N {
+		o := orders[i].o
+		if err := f.s.CreateOrder(f.ctx, o, []*storage.Authorization{orders[i].a}, f.journal(o.ID, "")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchCreateOrderSeparate(b *testing.B, f *fixture) {
+	type pair struct {
+		o *storage.Order
+		a *storage.Authorization
+	}
+	orders := prepared(f, func() pair { o, a := f.order(storage.StatusPending); return pair{o, a} })
+	b.ResetTimer()
+	for i := range b.N {
+		o := orders[i].o
+		if err := f.s.CreateOrder(f.ctx, o, []*storage.Authorization{orders[i].a}, nil); err != nil {
+			b.Fatal(err)
+		}
+		f.separately(o.ID, "")
+	}
+}
+
+// journal is what the protocol records of one transition: one timeline
+// event and one audit entry.
+func (f *fixture) journal(orderID, authzID string) *storage.Journal {
+	return &storage.Journal{
+		Events: []*storage.OrderEvent{{OrderID: orderID, AuthzID: authzID, At: f.now, Kind: "created",
+			Actor: "account:" + f.acct.ID, Identifier: "w1-1.bench.test", RequestID: "0123456789abcdef01234567"}},
+		Audit: []*storage.AuditEntry{f.auditEntry()},
+	}
+}
+
+// separately writes the journal of a transition as it was written before
+// journals: in two more transactions.
+func (f *fixture) separately(orderID, authzID string) {
+	j := f.journal(orderID, authzID)
+	f.must("AppendOrderEvents", f.s.AppendOrderEvents(f.ctx, j.Events...))
+	f.must("AppendAudit", f.s.AppendAudit(f.ctx, j.Audit[0]))
 }
 
 func benchGetOrder(b *testing.B, f *fixture) {
@@ -286,17 +348,46 @@ func benchStartChallenge(b *testing.B, f *fixture) {
 }
 
 func benchFinishChallenge(b *testing.B, f *fixture) {
-	authzs := prepared(f, func() *storage.Authorization {
+	authzs := startedChallenges(f)
+	b.ResetTimer()
+	for i := range b.N {
+		if err := f.s.FinishChallenge(f.ctx, authzs[i].Challenges[0].ID, storage.StatusValid, nil, f.now, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// startedChallenges makes b.N authorizations whose first challenge is
+// processing.
+func startedChallenges(f *fixture) []*storage.Authorization {
+	return prepared(f, func() *storage.Authorization {
 		_, a := f.storedOrder(storage.StatusPending)
 		c := a.Challenges[0]
 		f.must("StartChallenge", f.s.StartChallenge(f.ctx, c.ID, f.job(storage.JobValidate, c.ID), f.now))
 		return a
 	})
+}
+
+func benchFinishChallengeJournal(b *testing.B, f *fixture) {
+	authzs := startedChallenges(f)
 	b.ResetTimer()
 	for i := range b.N {
-		if err := f.s.FinishChallenge(f.ctx, authzs[i].Challenges[0].ID, storage.StatusValid, nil, f.now); err != nil {
+		a := authzs[i]
+		if err := f.s.FinishChallenge(f.ctx, a.Challenges[0].ID, storage.StatusValid, nil, f.now, f.journal("", a.ID)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func benchFinishChallengeSeparate(b *testing.B, f *fixture) {
+	authzs := startedChallenges(f)
+	b.ResetTimer()
+	for i := range b.N {
+		a := authzs[i]
+		if err := f.s.FinishChallenge(f.ctx, a.Challenges[0].ID, storage.StatusValid, nil, f.now, nil); err != nil {
+			b.Fatal(err)
+		}
+		f.separately("", a.ID)
 	}
 }
 
@@ -305,7 +396,7 @@ func benchBeginFinalize(b *testing.B, f *fixture) {
 	b.ResetTimer()
 	for i := range b.N {
 		o := orders[i]
-		if err := f.s.BeginFinalize(f.ctx, o.ID, []storage.Status{storage.StatusPending}, benchCSR, f.job(storage.JobIssue, o.ID), f.now); err != nil {
+		if err := f.s.BeginFinalize(f.ctx, o.ID, []storage.Status{storage.StatusPending}, benchCSR, f.job(storage.JobIssue, o.ID), f.now, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -315,7 +406,60 @@ func benchCompleteOrder(b *testing.B, f *fixture) {
 	certs := prepared(f, func() *storage.Certificate { return f.certificate(f.processingOrder()) })
 	b.ResetTimer()
 	for i := range b.N {
-		if err := f.s.CompleteOrder(f.ctx, certs[i], f.now); err != nil {
+		if err := f.s.CompleteOrder(f.ctx, certs[i], f.now, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchCompleteOrderJournal(b *testing.B, f *fixture) {
+	certs := prepared(f, func() *storage.Certificate { return f.certificate(f.processingOrder()) })
+	b.ResetTimer()
+	for i := range b.N {
+		c := certs[i]
+		if err := f.s.CompleteOrder(f.ctx, c, f.now, f.journal(c.OrderID, "")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchCompleteOrderSeparate(b *testing.B, f *fixture) {
+	certs := prepared(f, func() *storage.Certificate { return f.certificate(f.processingOrder()) })
+	b.ResetTimer()
+	for i := range b.N {
+		c := certs[i]
+		if err := f.s.CompleteOrder(f.ctx, c, f.now, nil); err != nil {
+			b.Fatal(err)
+		}
+		f.separately(c.OrderID, "")
+	}
+}
+
+// readyCertificates makes b.N certificates of ready orders, for
+// FinalizeOrder.
+func readyCertificates(f *fixture) []*storage.Certificate {
+	return prepared(f, func() *storage.Certificate {
+		o, _ := f.storedOrder(storage.StatusValid)
+		return f.certificate(o)
+	})
+}
+
+func benchFinalizeOrder(b *testing.B, f *fixture) {
+	certs := readyCertificates(f)
+	b.ResetTimer()
+	for i := range b.N {
+		if err := f.s.FinalizeOrder(f.ctx, []storage.Status{storage.StatusPending}, benchCSR, certs[i], f.now, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchFinalizeOrderJournal(b *testing.B, f *fixture) {
+	certs := readyCertificates(f)
+	b.ResetTimer()
+	for i := range b.N {
+		c := certs[i]
+		if err := f.s.FinalizeOrder(f.ctx, []storage.Status{storage.StatusPending}, benchCSR, c, f.now, f.journal(c.OrderID, "")); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -323,7 +467,7 @@ func benchCompleteOrder(b *testing.B, f *fixture) {
 
 func benchGetCertificate(b *testing.B, f *fixture) {
 	c := f.certificate(f.processingOrder())
-	f.must("CompleteOrder", f.s.CompleteOrder(f.ctx, c, f.now))
+	f.must("CompleteOrder", f.s.CompleteOrder(f.ctx, c, f.now, nil))
 	for b.Loop() {
 		if _, err := f.s.GetCertificate(f.ctx, c.ID); err != nil {
 			b.Fatal(err)

@@ -11,7 +11,7 @@ func testCertificateRoundTrip(t *testing.T, e *env) {
 	acct := e.account("default")
 	o, _ := e.finalizing(acct)
 	c := certificate(o, "7b1c0de")
-	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base()))
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base(), nil))
 
 	byID, err := e.s.GetCertificate(e.ctx, c.ID)
 	must(t, "GetCertificate", err)
@@ -38,7 +38,7 @@ func testRevokeCertificate(t *testing.T, e *env) {
 	acct := e.account("default")
 	o, _ := e.finalizing(acct)
 	c := certificate(o, "99")
-	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base()))
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base(), nil))
 	now := base().Add(48 * time.Hour)
 
 	const keyCompromise = 1
@@ -71,7 +71,7 @@ func testMarkRevocationPending(t *testing.T, e *env) {
 	acct := e.account("default")
 	o, _ := e.finalizing(acct)
 	c := certificate(o, "7a")
-	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base()))
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, base(), nil))
 	const keyCompromise = 1
 	j := job(storage.JobRevoke, c.ID, base())
 	must(t, "MarkRevocationPending", e.s.MarkRevocationPending(e.ctx, c.ID, keyCompromise, j, base()))

@@ -106,7 +106,7 @@ func (e *env) storeOrders(specs []orderSpec) []*storage.Order {
 		o := e.order(sp.acct, sp.status, authzs...)
 		o.Approval = sp.approval
 		o.CreatedAt, o.UpdatedAt = base().Add(sp.created), base().Add(sp.updated)
-		must(e.t, "CreateOrder", e.s.CreateOrder(e.ctx, o, authzs))
+		must(e.t, "CreateOrder", e.s.CreateOrder(e.ctx, o, authzs, nil))
 		out = append(out, o)
 	}
 	return out

@@ -20,7 +20,7 @@ func testOrderRoundTrip(t *testing.T, e *env) {
 	o.NotAfter = base().Add(90 * 24 * time.Hour) // NotBefore stays zero
 	o.Identifiers = append(o.Identifiers, storage.Identifier{Type: storage.IdentifierIP, Value: "192.0.2.1"})
 	o.UpdatedAt = base().Add(time.Millisecond)
-	must(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, []*storage.Authorization{fresh1, fresh2}))
+	must(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, []*storage.Authorization{fresh1, fresh2}, nil))
 
 	got, err := e.s.GetOrder(e.ctx, o.ID)
 	must(t, "GetOrder", err)
@@ -81,7 +81,7 @@ func testCreateOrderRollsBack(t *testing.T, e *env) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o, authzs := tc.build()
-			wantErr(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, authzs), storage.ErrConflict)
+			wantErr(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, authzs, nil), storage.ErrConflict)
 			if o.ID != prior.ID {
 				_, err := e.s.GetOrder(e.ctx, o.ID)
 				wantErr(t, "GetOrder of refused order", err, storage.ErrNotFound)
@@ -118,11 +118,11 @@ func testListOrderIDs(t *testing.T, e *env) {
 	for i := range 25 {
 		o := e.order(acct, storage.StatusPending)
 		o.CreatedAt = base().Add(time.Duration(i/2) * time.Second) // pairs share a timestamp
-		must(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, nil))
+		must(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, nil, nil))
 		created[o.ID] = o.CreatedAt
 	}
 	for range 3 {
-		must(t, "CreateOrder other", e.s.CreateOrder(e.ctx, e.order(other, storage.StatusPending), nil))
+		must(t, "CreateOrder other", e.s.CreateOrder(e.ctx, e.order(other, storage.StatusPending), nil, nil))
 	}
 
 	var all []string
@@ -168,7 +168,7 @@ func testListOrderIDsEdges(t *testing.T, e *env) {
 	for i := range 10 {
 		o := e.order(ten, storage.StatusPending)
 		o.CreatedAt = base().Add(time.Duration(i) * time.Minute)
-		must(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, nil))
+		must(t, "CreateOrder", e.s.CreateOrder(e.ctx, o, nil, nil))
 	}
 	tests := []struct {
 		name     string
@@ -200,7 +200,7 @@ func testBeginFinalize(t *testing.T, e *env) {
 	csr := []byte{0x30, 0x82, 0x01, 0x0a}
 
 	j := job(storage.JobIssue, o.ID, now)
-	err := e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusReady}, csr, j, now)
+	err := e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusReady}, csr, j, now, nil)
 	wantErr(t, "BeginFinalize from a status the order is not in", err, storage.ErrConflict)
 	got, err := e.s.GetOrder(e.ctx, o.ID)
 	must(t, "GetOrder", err)
@@ -211,8 +211,7 @@ func testBeginFinalize(t *testing.T, e *env) {
 		t.Errorf("refused BeginFinalize inserted %d jobs", len(jobs))
 	}
 
-	must(t, "BeginFinalize", e.s.BeginFinalize(e.ctx, o.ID,
-		[]storage.Status{storage.StatusPending, storage.StatusReady}, csr, j, now))
+	must(t, "BeginFinalize", e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusPending, storage.StatusReady}, csr, j, now, nil))
 	want := *o
 	want.Status, want.CSR, want.UpdatedAt = storage.StatusProcessing, csr, now
 	got, err = e.s.GetOrder(e.ctx, o.ID)
@@ -226,13 +225,13 @@ func testBeginFinalize(t *testing.T, e *env) {
 	}
 
 	again := job(storage.JobIssue, o.ID, now)
-	err = e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusPending, storage.StatusReady}, csr, again, now)
+	err = e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusPending, storage.StatusReady}, csr, again, now, nil)
 	wantErr(t, "BeginFinalize twice", err, storage.ErrConflict)
 	if jobs := e.jobsDue(now); len(jobs) != 1 {
 		t.Errorf("second BeginFinalize left %d jobs, want 1", len(jobs))
 	}
 
-	err = e.s.BeginFinalize(e.ctx, "no-such-order", []storage.Status{storage.StatusPending}, csr, job(storage.JobIssue, "x", now), now)
+	err = e.s.BeginFinalize(e.ctx, "no-such-order", []storage.Status{storage.StatusPending}, csr, job(storage.JobIssue, "x", now), now, nil)
 	wantErr(t, "BeginFinalize unknown order", err, storage.ErrNotFound)
 }
 
@@ -245,7 +244,7 @@ func testBeginFinalizeConcurrent(t *testing.T, e *env) {
 		jobs[i] = job(storage.JobIssue, o.ID, base())
 	}
 	errs := concurrently(n, func(i int) error {
-		return e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusReady}, []byte(fmt.Sprint("csr", i)), jobs[i], base())
+		return e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusReady}, []byte(fmt.Sprint("csr", i)), jobs[i], base(), nil)
 	})
 	ok, conflicts := countOutcomes(t, errs)
 	if ok != 1 || conflicts != n-1 {
@@ -276,12 +275,12 @@ func testCompleteOrder(t *testing.T, e *env) {
 	now := base().Add(time.Hour)
 
 	early := certificate(pending, "a1")
-	wantErr(t, "CompleteOrder of a pending order", e.s.CompleteOrder(e.ctx, early, now), storage.ErrConflict)
+	wantErr(t, "CompleteOrder of a pending order", e.s.CompleteOrder(e.ctx, early, now, nil), storage.ErrConflict)
 	_, err := e.s.GetCertificate(e.ctx, early.ID)
 	wantErr(t, "GetCertificate of refused completion", err, storage.ErrNotFound)
 
 	c := certificate(o, "1f2e3d")
-	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, now))
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, c, now, nil))
 	got, err := e.s.GetOrder(e.ctx, o.ID)
 	must(t, "GetOrder", err)
 	if got.Status != storage.StatusValid || got.CertificateID != c.ID || !got.UpdatedAt.Equal(now) {
@@ -300,13 +299,13 @@ func testCompleteOrder(t *testing.T, e *env) {
 	}
 
 	second := certificate(o, "2f2e3d")
-	wantErr(t, "CompleteOrder twice", e.s.CompleteOrder(e.ctx, second, now), storage.ErrConflict)
+	wantErr(t, "CompleteOrder twice", e.s.CompleteOrder(e.ctx, second, now, nil), storage.ErrConflict)
 	_, err = e.s.GetCertificate(e.ctx, second.ID)
 	wantErr(t, "GetCertificate of second completion", err, storage.ErrNotFound)
 
 	orphan := certificate(o, "3f")
 	orphan.OrderID = "no-such-order"
-	wantErr(t, "CompleteOrder unknown order", e.s.CompleteOrder(e.ctx, orphan, now), storage.ErrNotFound)
+	wantErr(t, "CompleteOrder unknown order", e.s.CompleteOrder(e.ctx, orphan, now, nil), storage.ErrNotFound)
 }
 
 // testCompleteOrderDuplicateSerial checks that a certificate refused for
@@ -315,10 +314,10 @@ func testCompleteOrderDuplicateSerial(t *testing.T, e *env) {
 	acct := e.account("default")
 	first, _ := e.finalizing(acct)
 	second, secondJob := e.finalizing(acct)
-	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, certificate(first, "abc"), base()))
+	must(t, "CompleteOrder", e.s.CompleteOrder(e.ctx, certificate(first, "abc"), base(), nil))
 
 	dup := certificate(second, "abc")
-	wantErr(t, "CompleteOrder with a taken serial", e.s.CompleteOrder(e.ctx, dup, base()), storage.ErrConflict)
+	wantErr(t, "CompleteOrder with a taken serial", e.s.CompleteOrder(e.ctx, dup, base(), nil), storage.ErrConflict)
 	got, err := e.s.GetOrder(e.ctx, second.ID)
 	must(t, "GetOrder", err)
 	if got.Status != storage.StatusProcessing || got.CertificateID != "" {
@@ -347,7 +346,7 @@ func testFailOrder(t *testing.T, e *env) {
 		t.Run(string(tc.from), func(t *testing.T) {
 			e := e.with(t)
 			o := e.storedOrder(acct, tc.from)
-			err := e.s.FailOrder(e.ctx, o.ID, problem, now)
+			err := e.s.FailOrder(e.ctx, o.ID, problem, now, nil)
 			wantErr(t, "FailOrder", err, tc.want)
 			want := *o
 			if tc.want == nil {
@@ -362,11 +361,11 @@ func testFailOrder(t *testing.T, e *env) {
 	}
 
 	finalizing, _ := e.finalizing(acct)
-	must(t, "FailOrder processing", e.s.FailOrder(e.ctx, finalizing.ID, problem, now))
+	must(t, "FailOrder processing", e.s.FailOrder(e.ctx, finalizing.ID, problem, now, nil))
 	if due := e.jobsDue(now); len(due) != 0 {
 		t.Errorf("FailOrder left the issue job: %+v", due)
 	}
-	wantErr(t, "FailOrder unknown", e.s.FailOrder(e.ctx, "no-such-order", problem, now), storage.ErrNotFound)
+	wantErr(t, "FailOrder unknown", e.s.FailOrder(e.ctx, "no-such-order", problem, now, nil), storage.ErrNotFound)
 }
 
 func testSetOrderUpstreamRef(t *testing.T, e *env) {
@@ -384,4 +383,98 @@ func testSetOrderUpstreamRef(t *testing.T, e *env) {
 	wantErr(t, "SetOrderUpstreamRef of a pending order", err, storage.ErrConflict)
 	err = e.s.SetOrderUpstreamRef(e.ctx, "no-such-order", "x")
 	wantErr(t, "SetOrderUpstreamRef unknown", err, storage.ErrNotFound)
+}
+
+func testFinalizeOrder(t *testing.T, e *env) {
+	acct := e.account("default")
+	now := base().Add(time.Minute)
+	csr := []byte{0x30, 0x82, 0x01, 0x0a}
+	o := e.storedOrder(acct, storage.StatusReady)
+	bystander, bystanderJob := e.finalizing(acct)
+
+	refused := certificate(o, "aa01")
+	err := e.s.FinalizeOrder(e.ctx, []storage.Status{storage.StatusPending}, csr, refused, now, nil)
+	wantErr(t, "FinalizeOrder from a status the order is not in", err, storage.ErrConflict)
+	e.wantOrder("refused FinalizeOrder", o)
+	_, err = e.s.GetCertificate(e.ctx, refused.ID)
+	wantErr(t, "GetCertificate of a refused finalization", err, storage.ErrNotFound)
+
+	c := certificate(o, "aa02")
+	must(t, "FinalizeOrder", e.s.FinalizeOrder(e.ctx, []storage.Status{storage.StatusPending, storage.StatusReady}, csr, c, now, nil))
+	want := *o
+	want.Status, want.CSR, want.CertificateID, want.UpdatedAt = storage.StatusValid, csr, c.ID, now
+	e.wantOrder("after FinalizeOrder", &want)
+	gotCert, err := e.s.GetCertificate(e.ctx, c.ID)
+	must(t, "GetCertificate", err)
+	if d := diff(c, gotCert); d != "" {
+		t.Errorf("stored certificate (-want +got):\n%s", d)
+	}
+	if due := e.jobsDue(now); len(due) != 1 || due[0].ID != bystanderJob.ID {
+		t.Errorf("jobs after FinalizeOrder = %+v, want only %q of order %q", due, bystanderJob.ID, bystander.ID)
+	}
+
+	second := certificate(o, "aa03")
+	err = e.s.FinalizeOrder(e.ctx, []storage.Status{storage.StatusPending, storage.StatusReady}, csr, second, now, nil)
+	wantErr(t, "FinalizeOrder twice", err, storage.ErrConflict)
+	_, err = e.s.GetCertificate(e.ctx, second.ID)
+	wantErr(t, "GetCertificate of the second finalization", err, storage.ErrNotFound)
+	e.wantOrder("after a second FinalizeOrder", &want)
+
+	// ErrNotFound comes first: the certificate's id is taken too.
+	orphan := certificate(o, "aa04")
+	orphan.ID, orphan.OrderID = c.ID, "no-such-order"
+	err = e.s.FinalizeOrder(e.ctx, []storage.Status{storage.StatusReady}, csr, orphan, now, nil)
+	wantErr(t, "FinalizeOrder unknown order", err, storage.ErrNotFound)
+}
+
+// testFinalizeOrderConcurrent: of concurrent one-step finalizations
+// exactly one wins, and only its certificate and its journal are stored.
+func testFinalizeOrderConcurrent(t *testing.T, e *env) {
+	acct := e.account("default")
+	o := e.storedOrder(acct, storage.StatusReady)
+	const n = 8
+	certs := make([]*storage.Certificate, n)
+	journals := make([]*storage.Journal, n)
+	for i := range certs {
+		certs[i] = certificate(o, fmt.Sprintf("c0%d", i))
+		journals[i] = journalFor(o.ID, "", fmt.Sprint("finalize", i))
+	}
+	errs := concurrently(n, func(i int) error {
+		return e.s.FinalizeOrder(e.ctx, []storage.Status{storage.StatusReady}, []byte(fmt.Sprint("csr", i)), certs[i], base(), journals[i])
+	})
+	ok, conflicts := countOutcomes(t, errs)
+	if ok != 1 || conflicts != n-1 {
+		t.Fatalf("%d finalizations won and %d conflicted, want 1 and %d", ok, conflicts, n-1)
+	}
+	winner := 0
+	for i, err := range errs {
+		if err == nil {
+			winner = i
+		}
+	}
+	got, err := e.s.GetOrder(e.ctx, o.ID)
+	must(t, "GetOrder", err)
+	if got.Status != storage.StatusValid || got.CertificateID != certs[winner].ID || string(got.CSR) != fmt.Sprint("csr", winner) {
+		t.Errorf("order after concurrent finalization: %q cert %q csr %q; want valid with the winner's %q and csr%d",
+			got.Status, got.CertificateID, got.CSR, certs[winner].ID, winner)
+	}
+	for i, c := range certs {
+		_, err := e.s.GetCertificate(e.ctx, c.ID)
+		if i == winner {
+			must(t, "GetCertificate of the winner", err)
+		} else {
+			wantErr(t, "GetCertificate of a loser", err, storage.ErrNotFound)
+		}
+	}
+	events, err := e.s.ListOrderEvents(e.ctx, o.ID, nil)
+	must(t, "ListOrderEvents", err)
+	if d := diff(journals[winner].Events, events); d != "" {
+		t.Errorf("timeline: want only the winner's events (-want +got):\n%s", d)
+	}
+	audit, err := e.s.ScanAudit(e.ctx, 0, 100)
+	must(t, "ScanAudit", err)
+	if d := diff(journals[winner].Audit, audit); d != "" {
+		t.Errorf("audit trail: want only the winner's entries (-want +got):\n%s", d)
+	}
+	e.verifyAudit(int64(len(journals[winner].Audit)))
 }

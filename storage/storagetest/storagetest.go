@@ -64,6 +64,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Order/Complete", testCompleteOrder},
 		{"Order/CompleteDuplicateSerial", testCompleteOrderDuplicateSerial},
 		{"Order/Fail", testFailOrder},
+		{"Order/Finalize", testFinalizeOrder},
+		{"Order/FinalizeConcurrent", testFinalizeOrderConcurrent},
 		{"Order/UpstreamRef", testSetOrderUpstreamRef},
 
 		{"Authorization/RoundTrip", testAuthzRoundTrip},
@@ -128,6 +130,11 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Audit/List", testAuditList},
 		{"Audit/ListPages", testAuditListPages},
 		{"Audit/Concurrent", testAuditConcurrent},
+
+		{"Journal/Transitions", testJournal},
+		{"Journal/Empty", testJournalEmpty},
+		{"Journal/RolledBack", testJournalRolledBack},
+		{"Journal/Concurrent", testJournalConcurrent},
 
 		{"Webhook/RoundTrip", testWebhookRoundTrip},
 		{"Webhook/List", testListWebhooks},
@@ -309,7 +316,7 @@ func (e *env) storedOrder(acct *storage.Account, status storage.Status) *storage
 	e.t.Helper()
 	a := e.authz(acct, "www.example.com", storage.StatusValid, base().Add(24*time.Hour), 1)
 	o := e.order(acct, status, a)
-	must(e.t, "CreateOrder", e.s.CreateOrder(e.ctx, o, []*storage.Authorization{a}))
+	must(e.t, "CreateOrder", e.s.CreateOrder(e.ctx, o, []*storage.Authorization{a}, nil))
 	return o
 }
 
@@ -331,7 +338,7 @@ func (e *env) finalizing(acct *storage.Account) (*storage.Order, *storage.Job) {
 	e.t.Helper()
 	o := e.storedOrder(acct, storage.StatusReady)
 	j := job(storage.JobIssue, o.ID, base())
-	must(e.t, "BeginFinalize", e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusReady}, []byte("csr"), j, base()))
+	must(e.t, "BeginFinalize", e.s.BeginFinalize(e.ctx, o.ID, []storage.Status{storage.StatusReady}, []byte("csr"), j, base(), nil))
 	return o, j
 }
 
