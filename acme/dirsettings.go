@@ -65,13 +65,19 @@ type ProfileSettings struct {
 	RenewalFraction float64 `json:"renewal_fraction,omitempty" yaml:"renewal_fraction"`
 }
 
-// PolicySettings mirrors policy.Config in a form that YAML and JSON carry.
+// PolicySettings mirrors policy.Config in a form that YAML and JSON carry;
+// policy.Config documents each field and its default. Of the two RSA
+// ceilings, rsa_max_bits bounds certificate (CSR) keys and
+// account_rsa_max_bits account keys: at most 4096 bits, the largest RSA key
+// the JWS library parses, and by default the lower of 4096 and
+// rsa_max_bits.
 type PolicySettings struct {
 	DenyWildcard        bool          `json:"deny_wildcard,omitempty" yaml:"deny_wildcard"`
 	DenyIP              bool          `json:"deny_ip,omitempty" yaml:"deny_ip"`
 	MaxNames            int           `json:"max_names,omitempty" yaml:"max_names"`
 	RSAMinBits          int           `json:"rsa_min_bits,omitempty" yaml:"rsa_min_bits"`
 	RSAMaxBits          int           `json:"rsa_max_bits,omitempty" yaml:"rsa_max_bits"`
+	AccountRSAMaxBits   int           `json:"account_rsa_max_bits,omitempty" yaml:"account_rsa_max_bits"`
 	AllowedDomains      []string      `json:"allowed_domains,omitempty" yaml:"allowed_domains"`
 	DeniedDomains       []string      `json:"denied_domains,omitempty" yaml:"denied_domains"`
 	AllowedPatterns     []string      `json:"allowed_patterns,omitempty" yaml:"allowed_patterns"`
@@ -92,6 +98,7 @@ func (p PolicySettings) policyConfig() (policy.Config, error) {
 		MaxNames:            p.MaxNames,
 		RSAMinBits:          p.RSAMinBits,
 		RSAMaxBits:          p.RSAMaxBits,
+		AccountRSAMaxBits:   p.AccountRSAMaxBits,
 		AllowedDomains:      p.AllowedDomains,
 		DeniedDomains:       p.DeniedDomains,
 		AllowedPatterns:     p.AllowedPatterns,

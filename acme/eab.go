@@ -88,22 +88,9 @@ var eabAlgs = map[string]func() hash.Hash{"HS256": sha256.New, "HS384": sha512.N
 // url and no nonce, whose payload is the account's JWK, and whose MAC
 // verifies with the key's HMAC key.
 func (s *Server) verifyEAB(ctx context.Context, d *directory, raw json.RawMessage, outerURL string, accountKey *jose.JSONWebKey) (string, error) {
-	var f flattenedJWS
-	if err := json.Unmarshal(raw, &f); err != nil || f.Protected == "" || f.Signature == "" {
-		return "", Malformed("externalAccountBinding must be a flattened JWS with protected, payload and signature")
-	}
-	hdrJSON, err := decodeBase64URL(f.Protected)
+	f, h, err := parseEAB(raw)
 	if err != nil {
-		return "", Malformed("externalAccountBinding protected header is not base64url")
-	}
-	var h struct {
-		Alg   string `json:"alg"`
-		KID   string `json:"kid"`
-		URL   string `json:"url"`
-		Nonce *string
-	}
-	if err := json.Unmarshal(hdrJSON, &h); err != nil {
-		return "", Malformed("externalAccountBinding protected header is not a JSON object: %v", err)
+		return "", err
 	}
 	newHash, ok := eabAlgs[h.Alg]
 	if !ok {
@@ -111,7 +98,7 @@ func (s *Server) verifyEAB(ctx context.Context, d *directory, raw json.RawMessag
 		p.Algorithms = []string{"HS256", "HS384", "HS512"}
 		return "", p
 	}
-	if h.Nonce != nil {
+	if h.hasNonce {
 		return "", Malformed("externalAccountBinding must not carry a nonce")
 	}
 	if h.URL != outerURL {
@@ -172,4 +159,77 @@ func (s *Server) verifyEAB(ctx context.Context, d *directory, raw json.RawMessag
 		return "", Unauthorized("externalAccountBinding binds another key than the one signing the request")
 	}
 	return key.ID, nil
+}
+
+// eabHeader is what verifyEAB reads of the binding's protected header.
+type eabHeader struct {
+	Alg, KID, URL string
+	// hasNonce is true when the header names a nonce, whatever its value.
+	hasNonce bool
+}
+
+// parseEAB reads the binding raw by the rules of the outer JWS
+// (parseFlattened): the flattened serialization with only protected,
+// payload and signature, and a protected header whose members are read by
+// their exact names, each named once. json.Unmarshal into a struct would
+// match names case-insensitively and take the last of duplicates, so the
+// binding could be read differently by another implementation.
+func parseEAB(raw []byte) (flattenedJWS, eabHeader, error) {
+	var f flattenedJWS
+	var h eabHeader
+	fields, err := jsonMembers(raw)
+	if err != nil {
+		return f, h, Malformed("externalAccountBinding must be a flattened JWS (a JSON object): %v", err)
+	}
+	for _, m := range fields {
+		switch m.name {
+		case "protected", "payload", "signature":
+		case "signatures":
+			return f, h, Malformed("externalAccountBinding must use the flattened JSON serialization, not the general one")
+		case "header":
+			return f, h, Malformed("externalAccountBinding must not have an unprotected header")
+		default:
+			return f, h, Malformed("externalAccountBinding has an unexpected member %q", truncate(m.name, 32))
+		}
+	}
+	for _, m := range []struct {
+		name string
+		dst  *string
+	}{{"protected", &f.Protected}, {"payload", &f.Payload}, {"signature", &f.Signature}} {
+		if v, ok := fields.get(m.name); ok {
+			if err := unmarshalString(v, m.dst); err != nil {
+				return f, h, Malformed("externalAccountBinding member %q must be a string", m.name)
+			}
+		}
+	}
+	if _, ok := fields.get("payload"); !ok || f.Protected == "" || f.Signature == "" {
+		return f, h, Malformed("externalAccountBinding must be a flattened JWS with protected, payload and signature")
+	}
+	hdrJSON, err := decodeBase64URL(f.Protected)
+	if err != nil {
+		return f, h, Malformed("externalAccountBinding protected header is not base64url")
+	}
+	hdr, err := jsonMembers(hdrJSON)
+	if err != nil {
+		return f, h, Malformed("externalAccountBinding protected header is not a JSON object: %v", err)
+	}
+	for _, k := range []string{"x5c", "x5u", "jku", "crit", "b64"} {
+		// As for the outer JWS: a crit or b64 would change what the MAC
+		// covers, and certificate-carried keys have no place in a MAC.
+		if _, ok := hdr.get(k); ok {
+			return f, h, Malformed("externalAccountBinding protected header must not contain %q", k)
+		}
+	}
+	for _, m := range []struct {
+		name string
+		dst  *string
+	}{{"alg", &h.Alg}, {"kid", &h.KID}, {"url", &h.URL}} {
+		if v, ok := hdr.get(m.name); ok {
+			if err := unmarshalString(v, m.dst); err != nil {
+				return f, h, Malformed("externalAccountBinding protected header member %q must be a string", m.name)
+			}
+		}
+	}
+	_, h.hasNonce = hdr.get("nonce")
+	return f, h, nil
 }

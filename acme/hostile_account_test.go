@@ -34,12 +34,20 @@ func (w *hostileWorld) newAccountCases() []hostileCase {
 		{name: "newAccount/kid instead of jwk", status: 400, typ: urnMalformed, detail: "key given in jwk",
 			req: func(*testing.T) *rawResponse { return w.post(w.good, u, tos) }},
 		// go-jose refuses to parse an RSA JWK over 4096 bits
-		// (jose.MaxRSAModulusBits), before the key policy (8192 by
-		// default) is asked, so no costly arithmetic on a huge modulus
-		// happens. A key the JWS library cannot parse makes the JWS
-		// unparseable: malformed, as Boulder (go-jose too) answers.
-		{name: "newAccount/RSA modulus of 16400 bits", status: 400, typ: urnMalformed, detail: "could not be parsed",
+		// (jose.MaxRSAModulusBits), and account keys are capped at 4096
+		// bits by default (account_rsa_max_bits; rsa_max_bits bounds
+		// certificate keys only). The server measures the jwk's modulus
+		// before go-jose sees it and refuses it as the key policy does,
+		// naming the size and the maximum, rather than as a JWS that
+		// could not be parsed; nothing costly is computed on the modulus.
+		{name: "newAccount/RSA modulus of 16400 bits", status: 400, typ: urnBadPublicKey, detail: "the RSA account key's modulus is 16400 bits; the maximum is 4096",
 			req: func(*testing.T) *rawResponse { return forged(rsaJWK(forgedModulus(16400), 65537), "RS256") }},
+		{name: "newAccount/RSA modulus of 4097 bits", status: 400, typ: urnBadPublicKey, detail: "the RSA account key's modulus is 4097 bits; the maximum is 4096",
+			req: func(*testing.T) *rawResponse { return forged(rsaJWK(forgedModulus(4097), 65537), "RS256") }},
+		// 4096 bits is within both limits: the forged key parses and passes
+		// the policy, and only its signature is refused.
+		{name: "newAccount/RSA modulus of 4096 bits", status: 400, typ: urnMalformed, detail: "signature is invalid",
+			req: func(*testing.T) *rawResponse { return forged(rsaJWK(roughModulus(4096), 65537), "RS256") }},
 		// A megabyte modulus never reaches the parser: the body limit
 		// (64 KiB) refuses it first.
 		{name: "newAccount/1 MB RSA modulus", status: 413, typ: urnMalformed, detail: "larger than",
@@ -229,6 +237,18 @@ func (w *hostileWorld) keyChangeCases() []hostileCase {
 				return send(t, func(s *innerSpec) {
 					s.header["alg"] = "RS256"
 					s.header["jwk"] = rsaJWK(forgedModulus(1024), 65537)
+					s.sign = noSigner
+				})
+			}},
+		// The new key's size is measured before go-jose would refuse to
+		// parse it. The inner JWS is parsed without the directory at hand,
+		// so the detail names the server's limit (4096, the default).
+		{name: "keyChange/new key is an 8192-bit RSA key", status: 400, typ: urnBadPublicKey,
+			detail: "inner JWS: the RSA account key's modulus is 8192 bits; the maximum is 4096",
+			req: func(t *testing.T) *rawResponse {
+				return send(t, func(s *innerSpec) {
+					s.header["alg"] = "RS256"
+					s.header["jwk"] = rsaJWK(forgedModulus(8192), 65537)
 					s.sign = noSigner
 				})
 			}},

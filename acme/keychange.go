@@ -33,7 +33,9 @@ func (s *Server) handleKeyChange(w http.ResponseWriter, r *http.Request, d *dire
 	// new key in jwk and has no nonce.
 	inner, err := parseFlattened(outer.Payload)
 	if err != nil {
-		return innerProblem(err)
+		// The new key is an account key: a too large RSA key is refused
+		// with the directory's own limit.
+		return innerProblem(accountKeyProblem(d, err))
 	}
 	if inner.jwk == nil || inner.header.KID != "" {
 		return Malformed("inner JWS must carry the new key in jwk and have no kid")

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"mime"
 	"net/http"
 	"strings"
@@ -156,6 +159,13 @@ func parseFlattened(body []byte) (*parsedJWS, error) {
 	}
 	if _, err := decodeBase64URL(f.Signature); err != nil {
 		return nil, Malformed("JWS signature is not base64url: %v", err)
+	}
+	if k := oversizedRSAJWK(h.JWK); k != nil {
+		// go-jose would refuse the key as unsupported and the client would
+		// only learn that its JWS could not be parsed.
+		return nil, &rsaJWKTooLarge{key: k, problem: BadPublicKey(
+			"JWS jwk is an RSA key whose modulus is %d bits; the maximum is %d, the largest RSA key this server can verify a signature with",
+			k.N.BitLen(), jose.MaxRSAModulusBits)}
 	}
 	jws, err := jose.ParseSignedJSON(string(body), accountAlgs)
 	if err != nil {
@@ -532,15 +542,136 @@ func scanJSONNumber(b []byte, i int) (int, error) {
 // own re-encoding of the protected header and payload it decoded: without
 // this check a request altered in those places after signing would still
 // verify (found by FuzzVerifyJWS and FuzzEAB).
+//
+// The canonical spelling is checked on the input rather than by encoding
+// the result again, which cost two allocations per member:
+// verify_base64_test.go compares the two.
 func decodeBase64URL(s string) ([]byte, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, err
 	}
-	if base64.RawURLEncoding.EncodeToString(b) != s {
-		return nil, errors.New("not in canonical form (spare bits set or line breaks)")
+	// Each CR or LF the decoder skipped makes s longer than the data it
+	// holds, by enough to change the decoded length: one line break in a
+	// 4k+1-character input, the only exception, leaves 4k data characters
+	// and is caught below as a length of 1 mod 4.
+	if len(b) != base64.RawURLEncoding.DecodedLen(len(s)) {
+		return nil, errNotCanonical
+	}
+	// Unpadded, the last group of 2 or 3 characters carries 1 or 2 bytes;
+	// the low 4 or 2 bits of its last character are spare and must be
+	// zero. A single leftover character is never valid base64 (the decoder
+	// refuses it unless a skipped line break hides it).
+	var spare byte
+	switch len(s) % 4 {
+	case 1:
+		return nil, errNotCanonical
+	case 2:
+		spare = 0x0f
+	case 3:
+		spare = 0x03
+	}
+	if spare != 0 && base64URLValue(s[len(s)-1])&spare != 0 {
+		return nil, errNotCanonical
 	}
 	return b, nil
+}
+
+// errNotCanonical is decodeBase64URL's refusal of a valid but
+// non-canonical encoding.
+var errNotCanonical = errors.New("not in canonical form (spare bits set or line breaks)")
+
+// base64URLValue is the 6-bit value of c, a character of the base64url
+// alphabet (RFC 4648 §5).
+func base64URLValue(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c - 'A'
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 26
+	case '0' <= c && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	}
+	return 63 // '_', the only other character a successful decode leaves
+}
+
+// rsaJWKTooLarge refuses a jwk holding an RSA key larger than go-jose
+// parses (jose.MaxRSAModulusBits). It is a badPublicKey problem naming
+// that limit; a caller that knows the directory restates it with the
+// directory's account key policy (accountKeyProblem), whose limit may be
+// lower.
+type rsaJWKTooLarge struct {
+	problem *Problem
+	key     *rsa.PublicKey
+}
+
+func (e *rsaJWKTooLarge) Error() string { return e.problem.Error() }
+func (e *rsaJWKTooLarge) Unwrap() error { return e.problem }
+
+// oversizedRSAJWK returns the RSA public key in the jwk raw when its
+// modulus is larger than go-jose parses, nil otherwise. It reads n as
+// go-jose does (base64url, leading zero bytes and skipped line breaks
+// not counting), so it finds exactly the keys go-jose would refuse for
+// their size. A jwk this function cannot read is left to go-jose, which
+// refuses it too. E is 0 when e is not a usable exponent: the policy
+// refuses the key for its size before it looks at e.
+func oversizedRSAJWK(raw []byte) *rsa.PublicKey {
+	// Decoded, n is at most 3/4 of its JSON text: a jwk too short to hold
+	// the encoding of a larger modulus needs no look (every ECDSA and
+	// Ed25519 key, RSA keys up to about 3900 bits).
+	if len(raw) <= base64.RawURLEncoding.EncodedLen(jose.MaxRSAModulusBits/8) {
+		return nil
+	}
+	members, err := jsonMembers(raw)
+	if err != nil {
+		return nil
+	}
+	var kty, n, e string
+	for _, m := range []struct {
+		name string
+		dst  *string
+	}{{"kty", &kty}, {"n", &n}, {"e", &e}} {
+		if v, ok := members.get(m.name); ok {
+			if err := unmarshalString(v, m.dst); err != nil {
+				return nil
+			}
+		}
+	}
+	if kty != "RSA" {
+		return nil
+	}
+	nb, err := base64.RawURLEncoding.DecodeString(n)
+	if err != nil {
+		return nil
+	}
+	key := &rsa.PublicKey{N: new(big.Int).SetBytes(nb)}
+	if key.N.BitLen() <= jose.MaxRSAModulusBits {
+		return nil
+	}
+	if eb, err := base64.RawURLEncoding.DecodeString(e); err == nil {
+		if ev := new(big.Int).SetBytes(eb); ev.IsInt64() && ev.Int64() <= math.MaxInt {
+			key.E = int(ev.Int64())
+		}
+	}
+	return key
+}
+
+// accountKeyProblem restates the refusal of an RSA jwk too large for
+// go-jose when the jwk is an account key (newAccount, keyChange's new
+// key): directory d's account key policy refuses it with its own detail,
+// which names the directory's maximum (AccountRSAMaxBits, at most
+// go-jose's) or its refusal of RSA keys. Any other error is returned as
+// it is.
+func accountKeyProblem(d *directory, err error) error {
+	var tooLarge *rsaJWKTooLarge
+	if errors.As(err, &tooLarge) {
+		if perr := d.policy.GoodAccountKey(tooLarge.key); perr != nil {
+			return policyProblem(perr)
+		}
+	}
+	return err
 }
 
 // readProtectedHeader reads the RFC 8555 §6.2 members of a protected header
@@ -723,7 +854,7 @@ func (s *Server) verifyAccountSignature(ctx context.Context, dir string, p *pars
 func (s *Server) selfAuthenticatedPOST(r *http.Request, d *directory) (*authedRequest, *parsedJWS, error) {
 	p, err := s.readJWS(r)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, accountKeyProblem(d, err)
 	}
 	ar, err := s.verifyJWK(r, d, p)
 	return ar, p, err
@@ -757,6 +888,14 @@ func (s *Server) postForAccountOrKey(r *http.Request, d *directory) (*authedRequ
 	dir := d.name
 	p, err := s.readJWS(r)
 	if err != nil {
+		var tooLarge *rsaJWKTooLarge
+		if errors.As(err, &tooLarge) {
+			// The jwk of a revocation is the certificate's key, which the
+			// directory may allow up to RSAMaxBits: say what still works.
+			q := *tooLarge.problem
+			q.Detail += "; to revoke a certificate with a larger key, sign the request with an account authorized for it"
+			return nil, &q
+		}
 		return nil, err
 	}
 	if (p.jwk == nil) == (p.header.KID == "") {

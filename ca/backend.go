@@ -120,6 +120,12 @@ type Backend interface {
 // them, so the subscriber gets a valid order at once; every other backend is
 // driven only by the persisted, leased issuance job, so that no two
 // processes ever submit the same order at the same time.
+//
+// A synchronous backend must keep no record of what it signs and publish
+// nothing (no CT log submission, no database of its own): the caller signs
+// before it records the certificate, and when two finalizations of one
+// order race, the loser's certificate is discarded unseen. That is safe only
+// because such a certificate never leaves the process.
 type Synchronous interface {
 	Synchronous() bool
 }
