@@ -62,7 +62,10 @@ func TestFaultDiskFull(t *testing.T) {
 	})
 	t.Run("tmpfs", func(t *testing.T) {
 		t.Parallel()
-		mnt := mountTmpfs(t, "size=32m")
+		// Room for the database and its WAL, which grows to about 40 MiB
+		// between checkpoints (storage/sqlite walCheckpointPages): the
+		// fault is the filler taking all of it.
+		mnt := mountTmpfs(t, "size=128m")
 		port := freePort(t)
 		e := startFaultEnv(t, faultOptions{responders: []int{port}, tweak: func(c *Config) { c.DataDir = mnt }})
 		diskFault(t, e, port, func() func() {

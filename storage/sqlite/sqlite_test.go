@@ -174,6 +174,8 @@ func TestPragmas(t *testing.T) {
 		{"write", "foreign_keys", "1"},
 		{"write", "synchronous", "1"}, // NORMAL
 		{"write", "busy_timeout", busyTimeoutMS},
+		{"write", "wal_autocheckpoint", walCheckpointPages},
+		{"write", "journal_size_limit", walSizeLimit},
 		{"read", "query_only", "1"},
 		{"read", "busy_timeout", busyTimeoutMS},
 	}
