@@ -46,6 +46,8 @@ var errJobRemoved = errors.New("the job was deleted with the outcome it recorded
 // buffered: cancel ctx once the HTTP server has stopped serving, so that
 // none comes after.
 func (s *Server) Run(ctx context.Context) error {
+	// The account cache works while its feed runs, as long as Run does.
+	defer s.startAccountFeed(ctx)()
 	// Jobs get their own context so that cancelling ctx (shutdown) does
 	// not abort work half-way; it is cancelled after the grace period.
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))

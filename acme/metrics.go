@@ -29,6 +29,7 @@ type Metrics struct {
 	upstreamErrors   *prometheus.CounterVec
 	nonces           *prometheus.CounterVec
 	rateLimited      *prometheus.CounterVec
+	accountLookups   *prometheus.CounterVec
 }
 
 // Upstream CA operations (label "operation").
@@ -82,10 +83,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "acmegate_rate_limited_total",
 			Help: "Requests refused by a rate limit, by limit name.",
 		}, []string{"limit"}),
+		accountLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "acmegate_account_cache_lookups_total",
+			Help: "Account lookups of kid-signed requests by outcome: hit, miss, or off (the account change feed is not running, nothing is cached).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.httpRequests, m.httpDuration, m.issuance, m.validations,
-			m.upstreamDuration, m.upstreamErrors, m.nonces, m.rateLimited)
+			m.upstreamDuration, m.upstreamErrors, m.nonces, m.rateLimited, m.accountLookups)
 	}
 	return m
 }
@@ -133,6 +138,14 @@ func (m *Metrics) nonce(ok bool) {
 		outcome = "bad"
 	}
 	m.nonces.WithLabelValues(outcome).Inc()
+}
+
+// accountLookup records an account cache lookup: hit, miss or off.
+func (m *Metrics) accountLookup(outcome string) {
+	if m == nil {
+		return
+	}
+	m.accountLookups.WithLabelValues(outcome).Inc()
 }
 
 func (m *Metrics) rateLimit(limit string) {

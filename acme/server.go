@@ -143,6 +143,13 @@ type Config struct {
 	// Metrics records Prometheus metrics (see NewMetrics). Default: nil, no
 	// metrics.
 	Metrics *Metrics
+	// AccountCacheTTL is how long an account and its parsed key stay
+	// cached for the kid-signed requests (accountcache.go). The cache works
+	// only with a Store that implements storage.AccountWatcher, and only
+	// while Run runs its feed: a change made in this process is seen by the
+	// next request, one made elsewhere as soon as the feed reports it; the
+	// TTL is only a backstop. Default: 60s; negative disables the cache.
+	AccountCacheTTL time.Duration
 }
 
 // Server is the ACME server: handlers plus the background job runner.
@@ -168,6 +175,13 @@ type Server struct {
 	metrics *Metrics
 	// ready caches the CA backends' health for /readyz.
 	ready *readiness
+	// accounts caches accounts and their keys, fed by accountFeed while
+	// Run runs; nil when disabled or the store has no feed.
+	accounts    *accountCache
+	accountFeed storage.AccountWatcher
+	// accountEpoch, when the store has one, is read at every lookup of
+	// the cache, so another process's changes count at once.
+	accountEpoch storage.AccountEpochReader
 }
 
 // New builds a Server. It reads or creates the shared nonce key.
@@ -201,6 +215,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.backends = map[string]ca.Backend{}
 	for _, b := range all {
 		s.backends[b.Name()] = b
+	}
+	if w, ok := cfg.Store.(storage.AccountWatcher); ok && cfg.AccountCacheTTL > 0 {
+		s.accounts = newAccountCache(cfg.AccountCacheTTL, accountCacheSize, cfg.Clock, cfg.Metrics)
+		s.accountFeed = w
+		s.accountEpoch, _ = cfg.Store.(storage.AccountEpochReader)
 	}
 	s.ready = newReadiness(all, cfg.Clock, cfg.Logger)
 	s.dirs = newRegistry(cfg.Store, cat, cfg.Clock)
@@ -240,6 +259,7 @@ func setDefaults(c *Config) {
 	def(&c.ProcessingHold, 2*time.Second)
 	def(&c.JobLease, 30*time.Second)
 	def(&c.JobTimeout, 5*time.Minute)
+	def(&c.AccountCacheTTL, time.Minute)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}

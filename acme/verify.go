@@ -827,18 +827,16 @@ func (s *Server) verifyAccountSignature(ctx context.Context, dir string, p *pars
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	acct, err := s.store.GetAccount(ctx, id)
+	// From the account cache when it has the account: a deactivation or a
+	// key change made anywhere drops it (accountcache.go).
+	acct, key, err := s.lookupAccount(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && acct.Directory != dir) {
 		return nil, nil, nil, AccountDoesNotExist("no account %q in this directory", truncate(p.header.KID, 256))
 	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("look up account: %w", err)
 	}
-	var key jose.JSONWebKey
-	if err := key.UnmarshalJSON(acct.KeyJWK); err != nil {
-		return nil, nil, nil, fmt.Errorf("stored key of account %s: %w", acct.ID, err)
-	}
-	payload, err := p.verifyWith(&key)
+	payload, err := p.verifyWith(key)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -846,7 +844,7 @@ func (s *Server) verifyAccountSignature(ctx context.Context, dir string, p *pars
 	if acct.Status != storage.StatusValid {
 		return nil, nil, nil, Unauthorized("account is %s", acct.Status)
 	}
-	return acct, &key, payload, nil
+	return acct, key, payload, nil
 }
 
 // selfAuthenticatedPOST verifies a request signed by the key it carries in

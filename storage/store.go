@@ -74,6 +74,54 @@ type AccountStore interface {
 	ChangeAccountKey(ctx context.Context, id, oldThumbprint, newThumbprint string, newJWK []byte) error
 }
 
+// AccountWatcher is an optional interface of a Store: a feed of the
+// accounts that change, for a cache of accounts (the protocol layer's) to
+// stay correct. It is not part of Store, so a store without it (a test
+// double) simply runs without such a cache.
+//
+// WatchAccounts calls fn with the id of every account whose row changed
+// (UpdateAccount, ChangeAccountKey, the deactivations of RevokeEABKey and
+// any other change of an account row), by any process sharing the
+// database, after the change committed. fn("") means "anything may have
+// changed": the caller MUST drop everything it derived from accounts.
+//
+//   - Once it is listening, WatchAccounts MUST call fn(""). Changes before
+//     that may go unreported, so a cache MUST stay empty until then.
+//   - While WatchAccounts runs, a change made through this Store MUST call
+//     fn with the id of each account it changed, synchronously, before the
+//     method that made it returns, so that the very next request of this
+//     process sees the change; also when the method failed (a commit that
+//     failed may have written), with fn("") if it cannot tell which
+//     accounts it might have changed.
+//   - A change made by another process MUST be followed by fn(id) or
+//     fn("") within a bounded delay the implementation documents.
+//   - When it can no longer keep that promise (its connection to the
+//     database failed), WatchAccounts MUST return the error. It also
+//     returns when ctx ends. Either way fn is not called after it
+//     returned; the caller MUST drop everything, and may call it again.
+//
+// fn may be called from several goroutines at once (the in-process calls
+// come from the goroutines making the changes); it must be quick and must
+// not call the Store. Several WatchAccounts may run on one Store at once
+// (several servers on one store); each costs what the implementation
+// documents (a database connection, a poll).
+type AccountWatcher interface {
+	WatchAccounts(ctx context.Context, fn func(accountID string)) error
+}
+
+// AccountEpochReader is an optional interface of an AccountWatcher whose
+// feed hears other processes' changes late (SQLite's polls once a second),
+// for a cache to see every change at once instead: the acmegate CLI
+// revoking an EAB key with its accounts shuts them out of the server's
+// very next request.
+type AccountEpochReader interface {
+	// AccountEpoch returns a number that moves, in the transaction of the
+	// change, with every change of an account row by any process. It MUST
+	// be one cheap read: a cache calls it at every lookup, and drops
+	// everything when it moved.
+	AccountEpoch(ctx context.Context) (int64, error)
+}
+
 // DirectoryStore holds ACME directories.
 type DirectoryStore interface {
 	// PutDirectory inserts d or replaces the directory of the same name

@@ -103,6 +103,28 @@ type StorageConfig struct {
 	// Default: local with sqlite, shared with postgres. See
 	// docs/performance.md.
 	Nonces string `yaml:"nonces"`
+	// AccountCacheTTL is how long an account and its key stay cached for
+	// the requests they sign. A change (deactivation, key rollover, EAB
+	// revocation) reaches the cache at once in this process and within
+	// milliseconds (postgres) or a second (sqlite) from another one: the
+	// TTL is only a backstop. "0s" disables the cache. Default: 60s. See
+	// docs/performance.md.
+	AccountCacheTTL *time.Duration `yaml:"account_cache_ttl"`
+}
+
+// defaultAccountCacheTTL is storage.account_cache_ttl when not set.
+const defaultAccountCacheTTL = time.Minute
+
+// accountCacheTTL is acme.Config.AccountCacheTTL: the configured TTL, with
+// "0s" (off) as negative, since zero means the default there.
+func (s StorageConfig) accountCacheTTL() time.Duration {
+	switch {
+	case s.AccountCacheTTL == nil:
+		return defaultAccountCacheTTL
+	case *s.AccountCacheTTL == 0:
+		return -1
+	}
+	return *s.AccountCacheTTL
 }
 
 // Nonce modes (storage.nonces).
@@ -249,6 +271,10 @@ func (c *Config) setDefaults() {
 		str(&c.Storage.Nonces, noncesLocal)
 	}
 	str(&c.Storage.Nonces, noncesShared)
+	if c.Storage.AccountCacheTTL == nil {
+		ttl := defaultAccountCacheTTL
+		c.Storage.AccountCacheTTL = &ttl
+	}
 	str(&c.CA.Backend, "local")
 	str(&c.CA.Local.Dir, c.DataDir)
 	str(&c.CA.Local.KeyType, "P-256")
@@ -281,6 +307,9 @@ func (c *Config) validate() error {
 	}
 	if c.Storage.Nonces != noncesLocal && c.Storage.Nonces != noncesShared {
 		return fmt.Errorf("config: storage.nonces %q must be %s or %s", c.Storage.Nonces, noncesLocal, noncesShared)
+	}
+	if ttl := c.Storage.AccountCacheTTL; ttl != nil && *ttl < 0 {
+		return fmt.Errorf("config: storage.account_cache_ttl %v is negative (0s disables the cache)", *ttl)
 	}
 	if c.CA.Backend != "local" {
 		return fmt.Errorf("config: ca.backend %q is not supported (use local)", c.CA.Backend)

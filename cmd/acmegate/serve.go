@@ -162,6 +162,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		JobLease:              cfg.Limits.JobLease,
 		IssuanceDeadline:      cfg.Limits.IssuanceDeadline,
 		LocalNonces:           cfg.Storage.Nonces == noncesLocal,
+		AccountCacheTTL:       cfg.Storage.accountCacheTTL(),
 	})
 	if err != nil {
 		ln.Close()

@@ -113,6 +113,11 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, dir, thumbprint stri
 
 // UpdateAccount writes a's Contact, Status and UpdatedAt.
 func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
+	// This process's watchers learn of the change before the method
+	// returns; the others through the trigger of migration 0006 (watch.go).
+	// Told even when the write failed: a commit that failed may still have
+	// written, and a needless invalidation costs one read.
+	defer s.feed.Changed(a.ID)
 	return s.guarded(ctx, "update account", "account", a.ID, "is deactivated", sqlUpdateAccount,
 		nonNil(a.Contact), string(a.Status), a.UpdatedAt, a.ID)
 }
@@ -121,6 +126,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
 // oldThumbprint; ErrConflict if newThumbprint is taken in the directory or
 // the key changed meanwhile.
 func (s *Store) ChangeAccountKey(ctx context.Context, id, oldThumbprint, newThumbprint string, newJWK []byte) error {
+	defer s.feed.Changed(id)
 	return s.guarded(ctx, "change key of account", "account", id, "no longer has the old key",
 		sqlChangeAccountKey, newThumbprint, nonNil(newJWK), id, oldThumbprint)
 }

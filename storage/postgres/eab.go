@@ -29,9 +29,11 @@ ORDER BY created_at DESC, id DESC`
     RETURNING 1)
 SELECT EXISTS (SELECT 1 FROM eab_keys WHERE id = $1), EXISTS (SELECT 1 FROM changed)`
 	// The repeated eab_key_id <> '' lets a generic plan use the partial
-	// index accounts_eab_key.
+	// index accounts_eab_key. The ids tell this process's account
+	// watchers.
 	sqlDeactivateEABAccounts = `UPDATE accounts SET status = 'deactivated', updated_at = $2
-WHERE eab_key_id = $1 AND eab_key_id <> '' AND status = 'valid'`
+WHERE eab_key_id = $1 AND eab_key_id <> '' AND status = 'valid'
+RETURNING id`
 )
 
 // CreateEABKey inserts k; ErrConflict if the id is taken.
@@ -87,7 +89,7 @@ func (s *Store) RevokeEABKey(ctx context.Context, id string, deactivateAccounts 
 		// NULL, the zero time, is how the table says "not revoked".
 		return 0, fmt.Errorf("postgres: revoke EAB key %q: zero revocation time", id)
 	}
-	var deactivated int64
+	var deactivated []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var found, changed bool
 		if err := tx.QueryRow(ctx, sqlRevokeEABKey, id, now).Scan(&found, &changed); err != nil {
@@ -104,17 +106,25 @@ func (s *Store) RevokeEABKey(ctx context.Context, id string, deactivateAccounts 
 		}
 		// RFC 8555 §7.3.6: a deactivated account stays deactivated, so only
 		// valid accounts change.
-		tag, err := tx.Exec(ctx, sqlDeactivateEABAccounts, id, now)
+		rows, err := tx.Query(ctx, sqlDeactivateEABAccounts, id, now)
+		if err == nil {
+			deactivated, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
 		if err != nil {
 			return fmt.Errorf("postgres: deactivate accounts of EAB key %q: %w", id, err)
 		}
-		deactivated = tag.RowsAffected()
 		return nil
 	})
 	if err != nil {
+		if deactivateAccounts && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrConflict) {
+			// The commit may have failed after writing: the accounts
+			// that were to be deactivated are unknown.
+			s.feed.Changed("")
+		}
 		return 0, err
 	}
-	return int(deactivated), nil
+	s.feed.Changed(deactivated...)
+	return len(deactivated), nil
 }
 
 func scanEABKey(r scanner) (*storage.EABKey, error) {

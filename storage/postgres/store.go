@@ -62,6 +62,9 @@ type Store struct {
 	pool   *pgxpool.Pool
 	schema string // "" when the connection string's search_path decides
 	log    *slog.Logger
+	// feed tells the account watchers of this process about its account
+	// changes (watch.go).
+	feed storage.AccountFeed
 }
 
 var _ storage.Store = (*Store)(nil)

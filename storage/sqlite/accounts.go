@@ -82,6 +82,9 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, dir, thumbprint stri
 
 // UpdateAccount writes a's Contact, Status and UpdatedAt.
 func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
+	// Told even when the write failed: a commit that failed may still have
+	// written, and a needless invalidation costs one read.
+	defer s.feed.Changed(a.ID)
 	return s.inWrite(ctx, func(q queryer) error {
 		n, err := q.execAffected(ctx, sqlUpdateAccount,
 			jval(nonNil(a.Contact)), string(a.Status), tval(a.UpdatedAt), a.ID)
@@ -99,6 +102,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
 // oldThumbprint; ErrConflict if newThumbprint is taken in the directory (the
 // unique index) or the key changed meanwhile.
 func (s *Store) ChangeAccountKey(ctx context.Context, id, oldThumbprint, newThumbprint string, newJWK []byte) error {
+	defer s.feed.Changed(id)
 	return s.inWrite(ctx, func(q queryer) error {
 		n, err := q.execAffected(ctx, sqlChangeAccountKey, newThumbprint, newJWK, id, oldThumbprint)
 		if err != nil {

@@ -29,9 +29,10 @@ WHERE id = ?2 AND directory = ?3 AND revoked_at = ?4
     AND (expires_at = ?4 OR expires_at > ?1) AND (reusable OR bound = 0)`
 	sqlRevokeEABKey = `UPDATE eab_keys SET revoked_at = ? WHERE id = ? AND revoked_at = ?`
 	// The repeated eab_key_id <> '' lets SQLite use the partial index
-	// accounts_eab_key.
+	// accounts_eab_key. The ids tell this process's account watchers.
 	sqlDeactivateEABAccounts = `UPDATE accounts SET status = 'deactivated', updated_at = ?
-WHERE eab_key_id = ? AND eab_key_id <> '' AND status = 'valid'`
+WHERE eab_key_id = ? AND eab_key_id <> '' AND status = 'valid'
+RETURNING id`
 )
 
 // CreateEABKey inserts k; ErrConflict if the id is taken.
@@ -88,7 +89,7 @@ func (s *Store) RevokeEABKey(ctx context.Context, id string, deactivateAccounts 
 		// The zero time is how the table says "not revoked".
 		return 0, fmt.Errorf("sqlite: revoke EAB key %q: zero revocation time", id)
 	}
-	var deactivated int64
+	var deactivated []string
 	err := s.inWrite(ctx, func(q queryer) error {
 		n, err := q.execAffected(ctx, sqlRevokeEABKey, tval(now), id, tval(time.Time{}))
 		if err != nil {
@@ -102,16 +103,22 @@ func (s *Store) RevokeEABKey(ctx context.Context, id string, deactivateAccounts 
 		}
 		// RFC 8555 §7.3.6: a deactivated account stays deactivated, so only
 		// valid accounts change.
-		deactivated, err = q.execAffected(ctx, sqlDeactivateEABAccounts, tval(now), id)
+		deactivated, err = queryAll(ctx, q, scanString, sqlDeactivateEABAccounts, tval(now), id)
 		if err != nil {
 			return fmt.Errorf("sqlite: deactivate accounts of EAB key %q: %w", id, err)
 		}
 		return nil
 	})
 	if err != nil {
+		if deactivateAccounts && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrConflict) {
+			// The commit may have failed after writing: the accounts
+			// that were to be deactivated are unknown.
+			s.feed.Changed("")
+		}
 		return 0, err
 	}
-	return int(deactivated), nil
+	s.feed.Changed(deactivated...)
+	return len(deactivated), nil
 }
 
 func scanEABKey(r scanner) (*storage.EABKey, error) {

@@ -19,7 +19,7 @@ import (
 func statements() []string {
 	return []string{
 		sqlInsertAccount, sqlGetAccount, sqlGetAccountByThumbprint,
-		sqlUpdateAccount, sqlChangeAccountKey, sqlAccountExists,
+		sqlUpdateAccount, sqlChangeAccountKey, sqlAccountExists, sqlAccountEpoch,
 
 		sqlInsertDirectory, sqlPutDirectory, sqlGetDirectory, sqlListDirectories,
 		sqlPutBackendCatalog, sqlGetBackendCatalog,

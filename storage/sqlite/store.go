@@ -62,6 +62,9 @@ type Store struct {
 	// writes runs every write transaction on the write connection, with
 	// group commit (batch.go).
 	writes *committer
+	// feed tells the account watchers of this process about its account
+	// changes (watch.go).
+	feed storage.AccountFeed
 }
 
 var _ storage.Store = (*Store)(nil)
