@@ -22,7 +22,13 @@
 # is the steadier sign of the server slowing down. The script fails when RSS,
 # goroutines or descriptors grow by more than their threshold, when the
 # p99 of the last quarter of slices exceeds the first quarter's by more
-# than SOAK_MAX_P99_GROWTH, or when any flow failed.
+# than SOAK_MAX_P99_GROWTH, when any flow failed, or when a slice went
+# longer than SOAK_MAX_GAP seconds without an issuance completing (a stall:
+# acmebench's longest_gap_s, the last column of slices.csv).
+#
+# Issue 7's long run, 10 minutes at c = 128 without a failed flow or a
+# stall, is SOAK_C=128 SOAK_DURATION=10m make soak (with SOAK_STORE=postgres
+# for PostgreSQL).
 #
 # Environment (all optional):
 #   SOAK_DURATION=10m        the measured run (s or m: 180s, 3m)
@@ -42,11 +48,14 @@
 #                            goroutine and descriptor checks allow 10 more
 #                            on top, as their counts are small
 #   SOAK_MAX_P99_GROWTH=100  percent
+#   SOAK_MAX_GAP=10          seconds without an issuance within a slice
 #   SOAK_OUT=/tmp/acmegate-soak
 #   SOAK_PORT_BASE=14200     acmegate, its admin listener, the generator's
 #                            http-01 and DNS responders listen from here up
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PROG=soak
+. scripts/lib.sh
 
 seconds() { # 10m, 180s, 180 -> seconds
   case $1 in
@@ -68,6 +77,7 @@ MAX_RSS=${SOAK_MAX_RSS_GROWTH:-25}
 MAX_GOR=${SOAK_MAX_GOROUTINE_GROWTH:-25}
 MAX_FD=${SOAK_MAX_FD_GROWTH:-25}
 MAX_P99=${SOAK_MAX_P99_GROWTH:-100}
+MAX_GAP=${SOAK_MAX_GAP:-10}
 OUT=${SOAK_OUT:-${TMPDIR:-/tmp}/acmegate-soak}
 BASE=${SOAK_PORT_BASE:-14200}
 PORT=$BASE ADMIN_PORT=$((BASE + 1)) HTTP_PORT=$((BASE + 2)) DNS_PORT=$((BASE + 3))
@@ -86,21 +96,14 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d)
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap lib_cleanup EXIT
 
 echo "== build"
-CGO_ENABLED=0 go build -o "$work/acmegate" ./cmd/acmegate
-go build -o "$work/acmebench" ./cmd/acmebench
+build_binaries
 
 storage=$'storage:\n  driver: sqlite'
 if [ "$STORE" = postgres ]; then
-  psql "$PG/postgres?sslmode=disable" -q -v ON_ERROR_STOP=1 \
-    -c 'DROP DATABASE IF EXISTS acmegate_soak WITH (FORCE)' -c 'CREATE DATABASE acmegate_soak' >/dev/null
+  reset_pg_database "$PG" acmegate_soak
   storage="storage:
   driver: postgres
   url: $PG/acmegate_soak?sslmode=disable"
@@ -112,30 +115,9 @@ if [ "$STORE" = postgres ]; then
   [ "${SOAK_VACUUM:-auto}" = 0 ] && AUTOVACUUM=on
   [ "$AUTOVACUUM" = on ] || echo "PostgreSQL runs without autovacuum: VACUUM (ANALYZE) after every slice stands in for it"
 fi
-cat >"$work/acmegate.yaml" <<EOF
-data_dir: $work/data
-listen: 127.0.0.1:$PORT
-admin:
-  listen: 127.0.0.1:$ADMIN_PORT
-log:
-  level: warn
-$storage
-validation:
-  resolvers: ["127.0.0.1:$DNS_PORT"]
-  http_port: $HTTP_PORT
-  allowed_networks: ["127.0.0.0/8"]
-EOF
-ACMEGATE_DATABASE_URL= "$work/acmegate" serve --config "$work/acmegate.yaml" >"$work/stdout" 2>"$OUT/acmegate.log" &
-GATE=$!
-pids+=("$GATE")
-for _ in $(seq 1 300); do
-  grep -q 'root CA:' "$work/stdout" 2>/dev/null && break
-  kill -0 "$GATE" 2>/dev/null || { echo "soak: acmegate exited:" >&2; cat "$OUT/acmegate.log" >&2; exit 1; }
-  sleep 0.1
-done
-DIR=$(sed -n 's/^ *directory: *//p' "$work/stdout")
-ROOT=$(sed -n 's/^ *root CA: *//p' "$work/stdout")
-[ -n "$DIR" ] || { echo "soak: acmegate printed no directory" >&2; exit 1; }
+write_gate_config "$work/acmegate.yaml" "$work/data" "$PORT" "127.0.0.1:$ADMIN_PORT" "$storage" "$DNS_PORT" "$HTTP_PORT"
+start_gate acmegate "$work/acmegate.yaml" "$work/stdout" "$OUT/acmegate.log"
+GATE=$GATE_PID DIR=$GATE_DIR ROOT=$GATE_ROOT
 echo "acmegate ($STORE): pid $GATE, $DIR"
 
 # The server's CPU per issuance counts PostgreSQL's too.
@@ -151,8 +133,6 @@ bench() {
   [[ $last == "{"* ]] || { echo "soak: acmebench printed no report (see $3)" >&2; return 1; }
   echo "$last"
 }
-# field JSON NAME: the first number called NAME in a report line.
-field() { grep -o "\"$2\":[-0-9.e+]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 
 C=$FIXED_C
 echo "c,issuances_per_s,failures" >"$OUT/calibration.csv"
@@ -162,8 +142,8 @@ if [ -z "$C" ]; then
   declare -A ips
   for c in $CALIBRATE_C; do
     rep=$(bench "$c" 15 "$OUT/calibrate-c$c.txt")
-    ips[$c]=$(field "$rep" issuances_per_s)
-    echo "$c,${ips[$c]},$(field "$rep" failures)" >>"$OUT/calibration.csv"
+    ips[$c]=$(json_field "$rep" issuances_per_s)
+    echo "$c,${ips[$c]},$(json_field "$rep" failures)" >>"$OUT/calibration.csv"
     echo "  c=$c: ${ips[$c]} issuances/s"
     peak=$(awk -v a="$peak" -v b="${ips[$c]}" 'BEGIN { print (b > a) ? b : a }')
   done
@@ -200,9 +180,10 @@ sampler &
 SAMPLER=$!
 pids+=("$SAMPLER")
 
-echo "slice,start_s,issuances,failures,issuances_per_s,p50_ms,p99_ms,server_cpu_ms_per_issuance,errors" >"$OUT/slices.csv"
+echo "slice,start_s,issuances,failures,issuances_per_s,p50_ms,p99_ms,server_cpu_ms_per_issuance,errors,longest_gap_s" >"$OUT/slices.csv"
 slice=0
 failed_flows=0
+longest_gap=0 longest_gap_slice=0
 while :; do
   now=$(($(date +%s) - start))
   left=$((DURATION - now))
@@ -210,15 +191,17 @@ while :; do
   len=$((left < SLICE ? left : SLICE))
   slice=$((slice + 1))
   rep=$(bench "$C" "$len" "$OUT/slice-$slice.txt") || { failed_flows=$((failed_flows + 1)); continue; }
-  fails=$(field "$rep" failures)
+  fails=$(json_field "$rep" failures)
   failed_flows=$((failed_flows + fails))
   errs=$(grep -o '"errors":{[^}]*}' <<<"$rep" | cut -d: -f2- | tr ',' ' ')
-  line="$slice,$now,$(field "$rep" issuances),$fails,$(field "$rep" issuances_per_s),$(field "$rep" p50_ms),$(field "$rep" p99_ms),$(field "$rep" cpu_ms_per_issuance),\"$errs\""
+  gap=$(json_field "$rep" longest_gap_s)
+  if awk -v g="$gap" -v m="$longest_gap" 'BEGIN { exit !(g > m) }'; then longest_gap=$gap longest_gap_slice=$slice; fi
+  line="$slice,$now,$(json_field "$rep" issuances),$fails,$(json_field "$rep" issuances_per_s),$(json_field "$rep" p50_ms),$(json_field "$rep" p99_ms),$(json_field "$rep" cpu_ms_per_issuance),\"$errs\",$gap"
   echo "$line" >>"$OUT/slices.csv"
   if [ "$STORE" = postgres ] && [ "$AUTOVACUUM" != on ]; then
     psql "$PG/acmegate_soak?sslmode=disable" -q -c 'VACUUM (ANALYZE)' >/dev/null
   fi
-  echo "  slice $slice at ${now}s: $(field "$rep" issuances) issued, $fails failed, p99 $(field "$rep" p99_ms) ms, server CPU $(field "$rep" cpu_ms_per_issuance) ms/issuance"
+  echo "  slice $slice at ${now}s: $(json_field "$rep" issuances) issued, $fails failed, p99 $(json_field "$rep" p99_ms) ms, server CPU $(json_field "$rep" cpu_ms_per_issuance) ms/issuance, longest time without an issuance $gap s"
 done
 kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
@@ -270,9 +253,12 @@ check "slice p99 (ms)" "$OUT/slices.csv" 7 "$MAX_P99" 0
 check "slice issuances/s" "$OUT/slices.csv" 5
 check "server CPU ms/issuance" "$OUT/slices.csv" 8
 total=$(awk -F, 'NR > 1 { s += $3 } END { print s + 0 }' "$OUT/slices.csv")
+stall=ok
+if awk -v g="$longest_gap" -v m="$MAX_GAP" 'BEGIN { exit !(g > m) }'; then stall=FAIL status=1; fi
 {
   echo
   echo "$total issuances, $failed_flows failed flows."
+  echo "Longest time without an issuance: $longest_gap s (slice $longest_gap_slice; limit $MAX_GAP s: $stall)."
 } >>"$summary"
 [ "$failed_flows" -eq 0 ] || status=1
 echo

@@ -109,6 +109,7 @@ func bench(ctx context.Context, o *options, log io.Writer) (*Report, error) {
 		Polls:           ctr.polls.Load() - polls,
 		firstErrors:     rec.firstErrors,
 	}
+	rep.LongestGapS = longestGap(startedAt, startedAt.Add(elapsed), rec.issued).Seconds()
 	if rec.ok > 0 {
 		rep.IssuancesPerS = float64(rec.ok) / elapsed.Seconds()
 		rep.RequestsPerIssuance = float64(rep.Requests) / float64(rec.ok)

@@ -239,8 +239,10 @@ func checkClean(t *testing.T, r benchRun, n int) {
 		t.Fatalf("exit %d, %d issued, %d failed, errors %v; want exit 0 and %d issued\n%s\n%s",
 			r.code, rep.Issuances, rep.Failures, rep.Errors, n, r.stdout, r.stderr)
 	}
-	if rep.Schema != reportSchema || rep.IssuancesPerS <= 0 || rep.ElapsedS <= 0 {
-		t.Errorf("schema %d, %.1f issuances/s in %.3fs", rep.Schema, rep.IssuancesPerS, rep.ElapsedS)
+	if rep.Schema != reportSchema || rep.IssuancesPerS <= 0 || rep.ElapsedS <= 0 ||
+		rep.LongestGapS <= 0 || rep.LongestGapS > rep.ElapsedS {
+		t.Errorf("schema %d, %.1f issuances/s in %.3fs, longest gap %.3fs",
+			rep.Schema, rep.IssuancesPerS, rep.ElapsedS, rep.LongestGapS)
 	}
 	if rep.Flow.Count != n || rep.Flow.P50 <= 0 || rep.Flow.P50 > rep.Flow.P90 || rep.Flow.P90 > rep.Flow.P99 || rep.Flow.P99 > rep.Flow.Max {
 		t.Errorf("flow percentiles out of order: %+v", rep.Flow)

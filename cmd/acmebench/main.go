@@ -5,7 +5,9 @@
 // issuance and, given the server's process ids, server CPU per issuance and
 // peak memory. The last line of standard output is one JSON object (see
 // Report); `acmebench -summarize FILE` turns a file of such lines into a
-// markdown table of medians.
+// markdown table of medians; `acmebench seed -db PATH|URL` fills an acmegate
+// database with a million orders, authorizations and certificates (see
+// seed.go) to measure throughput on a full database.
 //
 //	go run ./cmd/acmebench -directory https://127.0.0.1:14000/directory \
 //	    -ca-root acmegate-data/root.pem -c 8 -duration 10s \
@@ -70,6 +72,9 @@ const (
 // tests can call it. It returns the exit code: 0 when every measured flow
 // issued, 1 when some failed, 2 for a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "seed" {
+		return runSeed(ctx, args[1:], stdout, stderr)
+	}
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

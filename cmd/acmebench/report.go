@@ -51,11 +51,15 @@ type Report struct {
 	ElapsedS float64 `json:"elapsed_s"`
 	// Issuances are flows that ended with a verified chain; Failures the
 	// others.
-	Issuances     int                    `json:"issuances"`
-	Failures      int                    `json:"failures"`
-	IssuancesPerS float64                `json:"issuances_per_s"`
-	Flow          Percentiles            `json:"flow"`
-	Steps         map[string]Percentiles `json:"steps"`
+	Issuances     int     `json:"issuances"`
+	Failures      int     `json:"failures"`
+	IssuancesPerS float64 `json:"issuances_per_s"`
+	// LongestGapS is the longest time while measuring in which no
+	// issuance completed (the start and the end of the run included): a
+	// stall shows here even when the run's totals look fine.
+	LongestGapS float64                `json:"longest_gap_s"`
+	Flow        Percentiles            `json:"flow"`
+	Steps       map[string]Percentiles `json:"steps"`
 	// Errors counts failed flows by problem type (the full URN), or by
 	// acmebench:KIND for failures without a problem document (timeout,
 	// transport, protocol, verify).
@@ -142,7 +146,8 @@ func writeTable(w io.Writer, r *Report) {
 		label = " [" + label + "]"
 	}
 	fmt.Fprintf(w, "acmebench%s %s  challenge=%s c=%d key=%s\n", label, r.Directory, r.Challenge, r.Concurrency, r.Key)
-	fmt.Fprintf(w, "issued %d, failed %d in %.2fs: %.1f issuances/s\n", r.Issuances, r.Failures, r.ElapsedS, r.IssuancesPerS)
+	fmt.Fprintf(w, "issued %d, failed %d in %.2fs: %.1f issuances/s; longest time without an issuance %.2fs\n",
+		r.Issuances, r.Failures, r.ElapsedS, r.IssuancesPerS, r.LongestGapS)
 	fmt.Fprintf(w, "requests %d (%.2f per issuance), polls %d, nonce retries %d, 429/503 retries %d, client CPU %.2f ms/issuance\n",
 		r.Requests, r.RequestsPerIssuance, r.Polls, r.NonceRetries, r.ThrottleRetries, r.ClientCPUMsPerIssuance)
 	if s := r.Server; s != nil {

@@ -52,6 +52,8 @@ type recorder struct {
 	flows      []time.Duration
 	steps      [numSteps][]time.Duration
 	errors     map[string]int
+	// issued are the end times of the successful flows, for LongestGapS.
+	issued []time.Time
 	// firstErrors keeps one message per error type, to show what went
 	// wrong without flooding the output.
 	firstErrors map[string]string
@@ -74,6 +76,7 @@ func (r *recorder) add(res flowResult) {
 		return
 	}
 	r.ok++
+	r.issued = append(r.issued, time.Now())
 	r.flows = append(r.flows, res.total)
 	for s := range numSteps {
 		r.steps[s] = append(r.steps[s], res.steps[s])
@@ -85,6 +88,7 @@ func (r *recorder) merge(o *recorder) {
 	r.ok += o.ok
 	r.failed += o.failed
 	r.flows = append(r.flows, o.flows...)
+	r.issued = append(r.issued, o.issued...)
 	for s := range numSteps {
 		r.steps[s] = append(r.steps[s], o.steps[s]...)
 	}
@@ -96,6 +100,19 @@ func (r *recorder) merge(o *recorder) {
 			r.firstErrors[k] = v
 		}
 	}
+}
+
+// longestGap is the longest time in [start, end] without an issuance
+// completing: from start to the first, between two, from the last to end
+// (the whole span without any). It sorts issued in place.
+func longestGap(start, end time.Time, issued []time.Time) time.Duration {
+	slices.SortFunc(issued, time.Time.Compare)
+	prev, gap := start, time.Duration(0)
+	for _, t := range append(issued, end) {
+		gap = max(gap, t.Sub(prev))
+		prev = t
+	}
+	return gap
 }
 
 // stepStats summarises every step under its stable name.

@@ -139,6 +139,26 @@ func TestPercentiles(t *testing.T) {
 	}
 }
 
+func TestLongestGap(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	for _, tc := range []struct {
+		name   string
+		issued []time.Time
+		end    float64
+		want   time.Duration
+	}{
+		{"stall in the middle, unsorted", []time.Time{at(5), at(1), at(1.5), at(2)}, 6, 3 * time.Second},
+		{"slow start", []time.Time{at(4), at(4.5)}, 5, 4 * time.Second},
+		{"stall at the end", []time.Time{at(0.5), at(1)}, 10, 9 * time.Second},
+		{"nothing issued", nil, 7, 7 * time.Second},
+	} {
+		if got := longestGap(t0, at(tc.end), tc.issued); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
