@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +36,7 @@ ORDER BY at, seq`
 
 // errEventOwnerless refuses an event of neither an order nor an
 // authorization: no timeline could ever list it.
-var errEventOwnerless = errors.New("postgres: order event has neither an order nor an authorization id")
+var errEventOwnerless = fmt.Errorf("postgres: %w", storage.ErrEventOwnerless)
 
 // AppendOrderEvents stores events in one statement, in the order given: of
 // events of the same instant, the earlier argument is listed first.

@@ -11,41 +11,27 @@ import (
 	"github.com/acmegate/acmegate/storage"
 )
 
-// journal is a storage.Journal on its way into a transaction: its events
-// checked and its audit entries copied, so that the caller's entries change
-// only once the transaction has committed (publish).
+// journal is a storage.StagedJournal this store knows how to write.
 type journal struct {
-	events []*storage.OrderEvent
-	audit  []storage.AuditEntry
-	dst    []*storage.AuditEntry
+	*storage.StagedJournal
 }
 
-// newJournal checks j before anything is written: an ownerless event is
-// refused. A nil or empty j gives an empty journal.
+// newJournal stages j (storage.StageJournal).
 func newJournal(j *storage.Journal) (*journal, error) {
-	if j == nil {
-		return &journal{}, nil
+	sj, err := storage.StageJournal(j)
+	if errors.Is(err, storage.ErrEventOwnerless) {
+		return nil, errEventOwnerless // named after this store
 	}
-	if err := checkEvents(j.Events); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	jn := &journal{events: j.Events, dst: j.Audit, audit: make([]storage.AuditEntry, len(j.Audit))}
-	for i, e := range j.Audit {
-		jn.audit[i] = *e
-		jn.audit[i].At = e.At.UTC().Truncate(time.Microsecond)
-	}
-	return jn, nil
+	return &journal{sj}, nil
 }
-
-// empty reports whether the journal writes nothing.
-func (jn *journal) empty() bool { return len(jn.events) == 0 && len(jn.audit) == 0 }
 
 // checkEvents refuses an event of neither an order nor an authorization.
 func checkEvents(events []*storage.OrderEvent) error {
-	for _, e := range events {
-		if e.OrderID == "" && e.AuthzID == "" {
-			return errEventOwnerless
-		}
+	if err := storage.CheckEvents(events); err != nil {
+		return errEventOwnerless
 	}
 	return nil
 }
@@ -53,10 +39,10 @@ func checkEvents(events []*storage.OrderEvent) error {
 // queueEvents queues the insert of the journal's events, if any, on b, and
 // reports whether it did.
 func (jn *journal) queueEvents(b *pgx.Batch) bool {
-	if len(jn.events) == 0 {
+	if len(jn.Events) == 0 {
 		return false
 	}
-	b.Queue(sqlInsertEvents, eventArgs(jn.events)...)
+	b.Queue(sqlInsertEvents, eventArgs(jn.Events)...)
 	return true
 }
 
@@ -74,14 +60,6 @@ func eventArgs(events []*storage.OrderEvent) []any {
 	return []any{orders, authzs, ats, kinds, actors, idents, details, requests}
 }
 
-// publish sets Seq, PrevHash and Hash on the caller's entries; call it
-// once the transaction has committed.
-func (jn *journal) publish() {
-	for i, e := range jn.dst {
-		*e = jn.audit[i]
-	}
-}
-
 // lockAndChain chains the journal's entries, in order, to the chain head and
 // queues their inserts on b, which must run in the transaction tx that
 // locked the head. The head's row lock serializes appends across
@@ -89,7 +67,7 @@ func (jn *journal) publish() {
 // the head as the holder left it (READ COMMITTED re-reads a locked row's
 // latest version).
 func (jn *journal) lockAndChain(ctx context.Context, tx queryRower, b *pgx.Batch) error {
-	if len(jn.audit) == 0 {
+	if len(jn.Audit) == 0 {
 		return nil
 	}
 	var last int64
@@ -97,8 +75,8 @@ func (jn *journal) lockAndChain(ctx context.Context, tx queryRower, b *pgx.Batch
 	if err := tx.QueryRow(ctx, sqlLockAuditHead).Scan(&last, &prev); err != nil {
 		return fmt.Errorf("lock the audit chain head: %w", err)
 	}
-	for i := range jn.audit {
-		e := &jn.audit[i]
+	for i := range jn.Audit {
+		e := &jn.Audit[i]
 		e.Seq, e.PrevHash = last+1, prev
 		e.Hash = storage.AuditHash(e)
 		b.Queue(sqlInsertAudit, e.Seq, e.At, e.Actor, e.Directory, e.Action, e.Object,
@@ -181,7 +159,7 @@ func (s *Store) transition(ctx context.Context, b *pgx.Batch, read verdict, jn *
 	}
 
 	last := &pgx.Batch{}
-	if len(jn.audit) > 0 {
+	if len(jn.Audit) > 0 {
 		if err := jn.lockAndChain(ctx, conn.Conn(), last); err != nil {
 			return s.fail(err)
 		}
@@ -205,7 +183,7 @@ func (s *Store) transition(ctx context.Context, b *pgx.Batch, read verdict, jn *
 		// COMMIT of a failed transaction answers ROLLBACK, not an error.
 		return fmt.Errorf("commit: the transaction was rolled back (%s)", tag)
 	}
-	jn.publish()
+	jn.Publish()
 	return nil
 }
 
@@ -236,7 +214,7 @@ func (s *Store) guardedJournal(ctx context.Context, j *storage.Journal, what, ki
 	if err != nil {
 		return fmt.Errorf("postgres: %s %q: %w", what, id, err)
 	}
-	if jn.empty() {
+	if jn.Empty() {
 		return s.guarded(ctx, what, kind, id, why, sql, args...)
 	}
 	b := &pgx.Batch{}

@@ -127,7 +127,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, newAuthzs []*
 	switch {
 	case o.ReplacesCertificateID != "":
 		err = s.transition(ctx, b, replacingVerdict(o, b.Len()), jn)
-	case len(jn.audit) == 0:
+	case len(jn.Audit) == 0:
 		jn.queueEvents(b)
 		err = s.sendBatch(ctx, b)
 	default:

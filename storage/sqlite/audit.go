@@ -26,7 +26,7 @@ func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEntry) error {
 	if err := s.inWrite(ctx, func(q queryer) error { return jn.write(ctx, q) }); err != nil {
 		return fmt.Errorf("sqlite: append audit entry: %w", err)
 	}
-	jn.publish()
+	jn.Publish()
 	return nil
 }
 

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/acmegate/acmegate/storage"
@@ -27,7 +26,7 @@ ORDER BY at, seq`
 
 // errEventOwnerless refuses an event of neither an order nor an
 // authorization: no timeline could ever list it.
-var errEventOwnerless = errors.New("sqlite: order event has neither an order nor an authorization id")
+var errEventOwnerless = fmt.Errorf("sqlite: %w", storage.ErrEventOwnerless)
 
 // AppendOrderEvents stores events in one transaction, in the order given:
 // of events of the same instant, the earlier argument is listed first.

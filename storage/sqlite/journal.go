@@ -5,35 +5,25 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/acmegate/acmegate/storage"
 )
 
-// journal is a storage.Journal on its way into a transaction: its events
-// checked and its audit entries copied, so that the caller's entries change
-// only once the transaction has committed (publish).
+// journal is a storage.StagedJournal this store knows how to write.
 type journal struct {
-	events []*storage.OrderEvent
-	audit  []storage.AuditEntry
-	dst    []*storage.AuditEntry
+	*storage.StagedJournal
 }
 
-// newJournal checks j before anything is written: an ownerless event is
-// refused. A nil or empty j gives an empty journal.
+// newJournal stages j (storage.StageJournal).
 func newJournal(j *storage.Journal) (*journal, error) {
-	if j == nil {
-		return &journal{}, nil
+	sj, err := storage.StageJournal(j)
+	if errors.Is(err, storage.ErrEventOwnerless) {
+		return nil, errEventOwnerless // named after this store
 	}
-	if err := checkEvents(j.Events); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	jn := &journal{events: j.Events, dst: j.Audit, audit: make([]storage.AuditEntry, len(j.Audit))}
-	for i, e := range j.Audit {
-		jn.audit[i] = *e
-		jn.audit[i].At = e.At.UTC().Truncate(time.Microsecond)
-	}
-	return jn, nil
+	return &journal{sj}, nil
 }
 
 // transition runs fn, then writes j, in one write transaction: a method's
@@ -57,16 +47,14 @@ func (s *Store) transition(ctx context.Context, what, id string, j *storage.Jour
 	if err != nil {
 		return err
 	}
-	jn.publish()
+	jn.Publish()
 	return nil
 }
 
 // checkEvents refuses an event of neither an order nor an authorization.
 func checkEvents(events []*storage.OrderEvent) error {
-	for _, e := range events {
-		if e.OrderID == "" && e.AuthzID == "" {
-			return errEventOwnerless
-		}
+	if err := storage.CheckEvents(events); err != nil {
+		return errEventOwnerless
 	}
 	return nil
 }
@@ -75,18 +63,10 @@ func checkEvents(events []*storage.OrderEvent) error {
 // audit entries chained to the last one. It runs last in a transition, so
 // that a refused transition never reads the chain.
 func (jn *journal) write(ctx context.Context, q queryer) error {
-	if err := insertEvents(ctx, q, jn.events); err != nil {
+	if err := insertEvents(ctx, q, jn.Events); err != nil {
 		return err
 	}
-	return insertAudit(ctx, q, jn.audit)
-}
-
-// publish sets Seq, PrevHash and Hash on the caller's entries; call it
-// once the transaction has committed.
-func (jn *journal) publish() {
-	for i, e := range jn.dst {
-		*e = jn.audit[i]
-	}
+	return insertAudit(ctx, q, jn.Audit)
 }
 
 // insertEvents inserts events in the order given.
