@@ -66,6 +66,7 @@ bench-go:
 # other, since go test fuzzes one target per invocation.
 FUZZTIME ?= 30s
 FUZZ_TARGETS ?= acme:FuzzParseJWS acme:FuzzVerifyJWS acme:FuzzPayload acme:FuzzEAB acme:FuzzProblem \
+	acme:FuzzJSONMembers acme:FuzzParseFlattenedDiff acme:FuzzDecodeBase64URLDiff \
 	policy:FuzzIdentifier policy:FuzzCSR validation:FuzzCAA validation:FuzzChallengeCert notify:FuzzEmailMessage
 
 ## fuzz: run every fuzz target for $(FUZZTIME) (default 30s); a failing input is saved in <package>/testdata/fuzz/<target>/
