@@ -34,15 +34,11 @@ ORDER BY n`
 ORDER BY at, seq`
 )
 
-// errEventOwnerless refuses an event of neither an order nor an
-// authorization: no timeline could ever list it.
-var errEventOwnerless = fmt.Errorf("postgres: %w", storage.ErrEventOwnerless)
-
 // AppendOrderEvents stores events in one statement, in the order given: of
 // events of the same instant, the earlier argument is listed first.
 func (s *Store) AppendOrderEvents(ctx context.Context, events ...*storage.OrderEvent) error {
-	if err := checkEvents(events); err != nil {
-		return err
+	if err := storage.CheckEvents(events); err != nil {
+		return fmt.Errorf("postgres: append order events: %w", err)
 	}
 	if len(events) == 0 {
 		return nil

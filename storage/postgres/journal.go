@@ -19,21 +19,10 @@ type journal struct {
 // newJournal stages j (storage.StageJournal).
 func newJournal(j *storage.Journal) (*journal, error) {
 	sj, err := storage.StageJournal(j)
-	if errors.Is(err, storage.ErrEventOwnerless) {
-		return nil, errEventOwnerless // named after this store
-	}
 	if err != nil {
 		return nil, err
 	}
 	return &journal{sj}, nil
-}
-
-// checkEvents refuses an event of neither an order nor an authorization.
-func checkEvents(events []*storage.OrderEvent) error {
-	if err := storage.CheckEvents(events); err != nil {
-		return errEventOwnerless
-	}
-	return nil
 }
 
 // queueEvents queues the insert of the journal's events, if any, on b, and

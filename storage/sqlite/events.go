@@ -24,15 +24,11 @@ WHERE authz_id IN (SELECT value FROM json_each(?2)) AND authz_id <> ''
 ORDER BY at, seq`
 )
 
-// errEventOwnerless refuses an event of neither an order nor an
-// authorization: no timeline could ever list it.
-var errEventOwnerless = fmt.Errorf("sqlite: %w", storage.ErrEventOwnerless)
-
 // AppendOrderEvents stores events in one transaction, in the order given:
 // of events of the same instant, the earlier argument is listed first.
 func (s *Store) AppendOrderEvents(ctx context.Context, events ...*storage.OrderEvent) error {
-	if err := checkEvents(events); err != nil {
-		return err
+	if err := storage.CheckEvents(events); err != nil {
+		return fmt.Errorf("sqlite: append order events: %w", err)
 	}
 	if len(events) == 0 {
 		return nil

@@ -17,9 +17,6 @@ type journal struct {
 // newJournal stages j (storage.StageJournal).
 func newJournal(j *storage.Journal) (*journal, error) {
 	sj, err := storage.StageJournal(j)
-	if errors.Is(err, storage.ErrEventOwnerless) {
-		return nil, errEventOwnerless // named after this store
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -48,14 +45,6 @@ func (s *Store) transition(ctx context.Context, what, id string, j *storage.Jour
 		return err
 	}
 	jn.Publish()
-	return nil
-}
-
-// checkEvents refuses an event of neither an order nor an authorization.
-func checkEvents(events []*storage.OrderEvent) error {
-	if err := storage.CheckEvents(events); err != nil {
-		return errEventOwnerless
-	}
 	return nil
 }
 
